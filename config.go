@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// envName is the environment variable of a flag: -session-idle is
+// GATEHOUSE_SESSION_IDLE.
+func envName(flagName string) string {
+	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseFlags fills fs from the environment first and then from args, so
+// flags win over environment variables. Errors are one line that names the
+// flag or variable.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("invalid value %q for %s: %v", v, envName(f.Name), e)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%v (see 'gatehouse help')", err)
+	}
+	return nil
+}
+
+// serveConfig is what `gatehouse serve` is told.
+type serveConfig struct {
+	Addr            string
+	DB              string
+	BaseURL         string
+	SessionLifetime time.Duration
+	SessionIdle     time.Duration
+	TrustedProxies  string
+	SMTPURL         string
+	MailFrom        string
+}
+
+// serveFlags declares the flags of serve with their defaults.
+func serveFlags(c *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.Addr, "addr", ":8080", "address to listen on, host:port")
+	fs.StringVar(&c.DB, "db", "auth.db", "SQLite database file (created if missing)")
+	fs.StringVar(&c.BaseURL, "base-url", "", "public URL, e.g. https://auth.example.com (https makes cookies Secure; used for links in mail)")
+	fs.DurationVar(&c.SessionLifetime, "session-lifetime", 720*time.Hour, "absolute lifetime of a session")
+	fs.DurationVar(&c.SessionIdle, "session-idle", 168*time.Hour, "a session unused this long ends")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is believed (default none)")
+	fs.StringVar(&c.SMTPURL, "smtp-url", "", "mail server, smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465; empty writes mail to the log")
+	fs.StringVar(&c.MailFrom, "mail-from", "", "sender address of mail (default gatehouse@ + the base URL's host)")
+	return fs
+}
+
+// validate checks the values that flag parsing cannot, and returns the
+// parsed base URL and proxy list.
+func (c *serveConfig) validate() (*url.URL, []string, error) {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return nil, nil, fmt.Errorf("invalid value %q for -addr (%s): want host:port, e.g. :8080 or 127.0.0.1:9000", c.Addr, envName("addr"))
+	}
+	if c.DB == "" {
+		return nil, nil, fmt.Errorf("-db (%s) must name a file", envName("db"))
+	}
+	if c.SessionLifetime <= 0 {
+		return nil, nil, fmt.Errorf("invalid value %s for -session-lifetime (%s): must be positive", c.SessionLifetime, envName("session-lifetime"))
+	}
+	if c.SessionIdle <= 0 {
+		return nil, nil, fmt.Errorf("invalid value %s for -session-idle (%s): must be positive", c.SessionIdle, envName("session-idle"))
+	}
+	base, err := parseBaseURL(c.BaseURL, c.Addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	proxies, err := parseProxies(c.TrustedProxies)
+	if err != nil {
+		return nil, nil, err
+	}
+	return base, proxies, nil
+}
+
+// parseBaseURL accepts an absolute http(s) URL with no path beyond "/". An
+// empty value means http://localhost plus the listening port, for trying
+// Gatehouse out.
+func parseBaseURL(raw, addr string) (*url.URL, error) {
+	if raw == "" {
+		_, port, _ := net.SplitHostPort(addr)
+		return &url.URL{Scheme: "http", Host: net.JoinHostPort("localhost", port)}, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("invalid value %q for -base-url (%s): want an http or https URL such as https://auth.example.com", raw, envName("base-url"))
+	}
+	u.Path = ""
+	return u, nil
+}
+
+// parseProxies splits a comma-separated list of IPs or CIDRs.
+func parseProxies(raw string) ([]string, error) {
+	var out []string
+	for _, p := range strings.Split(raw, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				return nil, fmt.Errorf("invalid value %q in -trusted-proxies (%s): want an IP address or CIDR", p, envName("trusted-proxies"))
+			}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

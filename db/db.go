@@ -1,0 +1,210 @@
+// Package db keeps everything Gatehouse stores in one SQLite file: users,
+// sessions and tokens. It owns the schema and its migrations.
+package db
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"runtime"
+	"sort"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
+)
+
+// Sentinel errors, translated from SQLite results so callers never look at
+// driver errors.
+var (
+	ErrNotFound          = errors.New("db: not found")
+	ErrDuplicateUsername = errors.New("db: username taken")
+	ErrDuplicateEmail    = errors.New("db: email in use")
+	ErrNewerSchema       = errors.New("db: database is from a newer version of Gatehouse")
+	ErrNoDatabase        = errors.New("db: database file does not exist")
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is the database. Writes go through a pool of one connection so that
+// concurrent writers queue in Go instead of spinning on SQLite's busy handler;
+// reads use their own pool and, thanks to WAL, never wait for a writer.
+type Store struct {
+	read  *sqlx.DB
+	write *sqlx.DB
+	path  string
+}
+
+// Options change how Open treats the file.
+type Options struct {
+	// MustExist refuses to create a new file: admin commands and backup must
+	// not silently make an empty database when the path is mistyped.
+	MustExist bool
+}
+
+// Open opens the database at path, creating it unless opts.MustExist, and
+// migrates it to the current schema. A database from a newer version is
+// refused untouched.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.MustExist {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("%w: %s", ErrNoDatabase, path)
+		}
+	}
+	s, err := open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(path string) (*Store, error) {
+	// Pragmas live in the DSN so that every pooled connection gets them.
+	// _txlock=immediate makes BEGIN take the write lock up front, so a
+	// transaction never fails half-way with "database is locked" when it
+	// upgrades from reading to writing; _busy_timeout makes other processes
+	// (the admin CLI, backup) wait for the lock instead of failing.
+	base := "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL"
+	write, err := sqlx.Open("sqlite3", base+"&_journal_mode=WAL&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxIdleTime(0)
+	write.SetConnMaxLifetime(0)
+	// Ping creates the file and switches it to WAL before any reader opens it.
+	if err := write.Ping(); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+
+	read, err := sqlx.Open("sqlite3", base+"&_query_only=true")
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	// Keep idle connections: the default of two would close and reopen
+	// connections under load, and opening one costs far more than a query.
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	read.SetConnMaxIdleTime(0)
+	read.SetConnMaxLifetime(0)
+	return &Store{read: read, write: write, path: path}, nil
+}
+
+// Close closes both pools. Closing the last connection checkpoints the WAL
+// into the main file and removes -wal and -shm, so after Close the database
+// file alone is complete.
+func (s *Store) Close() error {
+	rerr := s.read.Close()
+	// A final explicit checkpoint makes the file complete even if a reader
+	// in another process keeps the WAL alive.
+	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	werr := s.write.Close()
+	return errors.Join(rerr, werr)
+}
+
+// Path is the file the store was opened from.
+func (s *Store) Path() string { return s.path }
+
+// Ping reports whether the database answers a query.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// SchemaVersion is the number of migrations this binary knows.
+func SchemaVersion() int {
+	names, _ := migrationNames()
+	return len(names)
+}
+
+func migrationNames() ([]string, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// migrate applies, in order, every embedded migration the database has not
+// seen yet. PRAGMA user_version records how many have run; it is set in the
+// same transaction as the migration, so a crash leaves either all of a
+// migration or none of it.
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := migrationNames()
+	if err != nil {
+		return err
+	}
+	var current int
+	if err := s.write.GetContext(ctx, &current, "PRAGMA user_version"); err != nil {
+		return fmt.Errorf("read schema version of %s: %w", s.path, err)
+	}
+	if current > len(names) {
+		return fmt.Errorf("%w: %s has schema version %d, this binary knows up to %d; use a newer gatehouse",
+			ErrNewerSchema, s.path, current, len(names))
+	}
+	for i := current; i < len(names); i++ {
+		body, err := migrationFiles.ReadFile(names[i])
+		if err != nil {
+			return err
+		}
+		tx, err := s.write.BeginTxx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+	}
+	return nil
+}
+
+// Backup writes a consistent copy of the live database to dest with
+// VACUUM INTO, which reads one snapshot while other connections keep
+// writing. The copy is written beside dest and renamed, so dest is either
+// absent or complete. It refuses to overwrite an existing file.
+func (s *Store) Backup(ctx context.Context, dest string) error {
+	if _, err := os.Stat(dest); err == nil {
+		return fmt.Errorf("%s already exists; choose a new file name", dest)
+	}
+	tmp := dest + ".tmp"
+	os.Remove(tmp)
+	// The write connection, because query_only connections may not write
+	// even to another file. VACUUM INTO only reads this database.
+	if _, err := s.write.ExecContext(ctx, "VACUUM INTO ?", tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backup to %s: %w", dest, err)
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// isUnique reports whether err is a UNIQUE constraint violation.
+func isUnique(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
+}

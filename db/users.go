@@ -1,0 +1,168 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// User is one account.
+type User struct {
+	ID              int64
+	Username        string
+	Email           string
+	PasswordHash    string
+	EmailVerifiedAt time.Time // zero until verified
+	CreatedAt       time.Time
+}
+
+// EmailVerified reports whether the user confirmed their address.
+func (u *User) EmailVerified() bool { return !u.EmailVerifiedAt.IsZero() }
+
+// userRow is how a user is stored: times as Unix seconds.
+type userRow struct {
+	ID              int64         `db:"id"`
+	Username        string        `db:"username"`
+	Email           string        `db:"email"`
+	PasswordHash    string        `db:"password_hash"`
+	EmailVerifiedAt sql.NullInt64 `db:"email_verified_at"`
+	CreatedAt       int64         `db:"created_at"`
+}
+
+func (r userRow) user() *User {
+	u := &User{
+		ID:           r.ID,
+		Username:     r.Username,
+		Email:        r.Email,
+		PasswordHash: r.PasswordHash,
+		CreatedAt:    time.Unix(r.CreatedAt, 0).UTC(),
+	}
+	if r.EmailVerifiedAt.Valid {
+		u.EmailVerifiedAt = time.Unix(r.EmailVerifiedAt.Int64, 0).UTC()
+	}
+	return u
+}
+
+const userColumns = `id, username, email, password_hash, email_verified_at, created_at`
+
+// CreateUser inserts a user. username and email must already be normalised
+// (lowercase). It returns ErrDuplicateUsername or ErrDuplicateEmail when
+// either is taken.
+func (s *Store) CreateUser(ctx context.Context, username, email, passwordHash string, now time.Time) (*User, error) {
+	tx, err := s.write.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	// The transaction holds the write lock (BEGIN IMMEDIATE), so this check
+	// and the insert cannot be split by another sign-up. It tells which of
+	// the two unique columns clashed without parsing error messages.
+	var clash struct {
+		Username bool `db:"username_taken"`
+		Email    bool `db:"email_taken"`
+	}
+	err = tx.GetContext(ctx, &clash, `
+		SELECT EXISTS (SELECT 1 FROM users WHERE username = ?) AS username_taken,
+		       EXISTS (SELECT 1 FROM users WHERE email = ?)    AS email_taken`,
+		username, email)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case clash.Username:
+		return nil, ErrDuplicateUsername
+	case clash.Email:
+		return nil, ErrDuplicateEmail
+	}
+
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO users (username, email, password_hash, created_at)
+		VALUES (?, ?, ?, ?)`,
+		username, email, passwordHash, now.Unix())
+	if isUnique(err) {
+		return nil, ErrDuplicateUsername
+	}
+	if err != nil {
+		return nil, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return &User{ID: id, Username: username, Email: email, PasswordHash: passwordHash, CreatedAt: time.Unix(now.Unix(), 0).UTC()}, nil
+}
+
+// UserByID returns the user with that id, or ErrNotFound.
+func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
+	return s.getUser(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id)
+}
+
+// UserByUsername returns the user with that (normalised) username, or ErrNotFound.
+func (s *Store) UserByUsername(ctx context.Context, username string) (*User, error) {
+	return s.getUser(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username)
+}
+
+// UserByEmail returns the user with that (lowercased) email, or ErrNotFound.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+	return s.getUser(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, email)
+}
+
+func (s *Store) getUser(ctx context.Context, query string, arg any) (*User, error) {
+	var r userRow
+	err := s.read.GetContext(ctx, &r, query, arg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.user(), nil
+}
+
+// UsernameTaken and EmailTaken answer the inline checks of the sign-up form.
+func (s *Store) UsernameTaken(ctx context.Context, username string) (bool, error) {
+	var taken bool
+	err := s.read.GetContext(ctx, &taken, `SELECT EXISTS (SELECT 1 FROM users WHERE username = ?)`, username)
+	return taken, err
+}
+
+// EmailTaken reports whether an account uses that (lowercased) address.
+func (s *Store) EmailTaken(ctx context.Context, email string) (bool, error) {
+	var taken bool
+	err := s.read.GetContext(ctx, &taken, `SELECT EXISTS (SELECT 1 FROM users WHERE email = ?)`, email)
+	return taken, err
+}
+
+// SetPasswordHash replaces a user's password hash (a rehash with newer
+// parameters, or a password change).
+func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)
+	return oneRow(res, err)
+}
+
+// CountUsers returns how many accounts exist.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := s.read.GetContext(ctx, &n, `SELECT count(*) FROM users`)
+	return n, err
+}
+
+// oneRow turns "no row affected" into ErrNotFound.
+func oneRow(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

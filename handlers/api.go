@@ -1,0 +1,38 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// meResponse is GET /api/me. Times are RFC 3339 in UTC.
+type meResponse struct {
+	ID               int64  `json:"id"`
+	Username         string `json:"username"`
+	Email            string `json:"email"`
+	CreatedAt        string `json:"created_at"`
+	SessionExpiresAt string `json:"session_expires_at"`
+}
+
+func (a *App) apiMe(c *gin.Context) {
+	u := currentUser(c)
+	c.JSON(http.StatusOK, meResponse{
+		ID:               u.ID,
+		Username:         u.Username,
+		Email:            u.Email,
+		CreatedAt:        u.CreatedAt.UTC().Format(time.RFC3339),
+		SessionExpiresAt: a.sessionExpiry(c).Format(time.RFC3339),
+	})
+}
+
+// healthz answers 200 "ok" while the database answers, else 503.
+func (a *App) healthz(c *gin.Context) {
+	if err := a.store.Ping(c.Request.Context()); err != nil {
+		a.log.Error("health check", "err", err)
+		c.String(http.StatusServiceUnavailable, "unavailable")
+		return
+	}
+	c.String(http.StatusOK, "ok")
+}

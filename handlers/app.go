@@ -1,0 +1,131 @@
+// Package handlers is Gatehouse's web layer: the middleware stack, the
+// route table and one handler per page or action.
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/gin-gonic/gin"
+
+	"gatehouse/db"
+	"gatehouse/password"
+	"gatehouse/static"
+	"gatehouse/views"
+)
+
+// Config is what the web layer needs to know from the command line.
+type Config struct {
+	BaseURL         *url.URL      // public URL; https makes cookies Secure
+	SessionLifetime time.Duration // absolute lifetime of a session
+	SessionIdle     time.Duration // a session unused this long ends
+	TrustedProxies  []string      // addresses/CIDRs whose X-Forwarded-For is believed
+	Logger          *slog.Logger
+}
+
+// App holds everything a handler needs: one struct, built once in main.
+type App struct {
+	cfg        Config
+	log        *slog.Logger
+	store      *db.Store
+	hasher     *password.Hasher
+	sessions   *scs.SessionManager
+	views      *views.Views
+	engine     *gin.Engine
+	touchEvery time.Duration
+}
+
+// New builds the App and its routes.
+func New(cfg Config, store *db.Store, hasher *password.Hasher) (*App, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BaseURL == nil {
+		cfg.BaseURL = &url.URL{Scheme: "http", Host: "localhost:8080"}
+	}
+	if cfg.SessionLifetime <= 0 || cfg.SessionIdle <= 0 {
+		return nil, fmt.Errorf("handlers: session lifetime and idle timeout must be positive")
+	}
+	v, err := views.New(static.URL)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		store:    store,
+		hasher:   hasher,
+		views:    v,
+		sessions: newSessionManager(cfg, store),
+	}
+	// A session's last-seen time is written at most once a minute, or once
+	// per tenth of a short idle timeout, so page views never wait on writes.
+	a.touchEvery = min(time.Minute, cfg.SessionIdle/10)
+	a.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		a.log.Error("session store", "err", err, "path", r.URL.Path)
+		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+	}
+	if a.engine, err = a.routes(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// newSessionManager configures scs as product.md §5 says.
+func newSessionManager(cfg Config, store *db.Store) *scs.SessionManager {
+	sm := scs.New()
+	sm.Store = store.SessionStore()
+	sm.Lifetime = cfg.SessionLifetime
+	// scs's own IdleTimeout would rewrite the session on every request; the
+	// idle deadline is kept in user_sessions instead (see loadUser).
+	sm.IdleTimeout = 0
+	sm.Cookie.Name = "session"
+	sm.Cookie.Path = "/"
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Secure = cfg.BaseURL.Scheme == "https"
+	// Without "remember me" the cookie ends with the browser.
+	sm.Cookie.Persist = false
+	return sm
+}
+
+// Handler returns the whole stack, outermost first: request log, security
+// headers, body limit, cross-origin check, sessions, then the Gin engine
+// (recovery, current user, routes). Tests use exactly this.
+func (a *App) Handler() http.Handler {
+	var h http.Handler = a.engine
+	// LoadAndSave wraps the engine as an http.Handler: a Gin middleware
+	// that saved after c.Next() would lose the cookie once a body was written.
+	h = a.sessions.LoadAndSave(h)
+	h = a.crossOrigin(h)
+	h = a.limitBody(h)
+	// Headers and the log sit outside the rejections above, so a 403 or
+	// 413 carries the headers and is logged too.
+	h = securityHeaders(h)
+	h = a.logRequests(h)
+	return h
+}
+
+// RunCleanup removes expired sessions every interval until ctx ends.
+func (a *App) RunCleanup(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := a.store.DeleteExpiredSessions(ctx, time.Now(), a.cfg.SessionIdle)
+			if err != nil {
+				a.log.Error("session cleanup", "err", err)
+			} else if n > 0 {
+				a.log.Info("session cleanup", "ended", n)
+			}
+		}
+	}
+}

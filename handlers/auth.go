@@ -1,0 +1,270 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/binding"
+
+	"gatehouse/db"
+	"gatehouse/views"
+)
+
+// signupForm is the sign-up form as posted.
+type signupForm struct {
+	Username        string `form:"username"`
+	Email           string `form:"email"`
+	Password        string `form:"password"`
+	PasswordConfirm string `form:"password_confirm"`
+}
+
+// signinForm is the sign-in form as posted.
+type signinForm struct {
+	Username string `form:"username"`
+	Password string `form:"password"`
+	Remember string `form:"remember"`
+	Next     string `form:"next"`
+}
+
+func (a *App) home(c *gin.Context) {
+	a.render(c, http.StatusOK, views.PageHome, a.data(c, "Welcome"))
+}
+
+func (a *App) signupPage(c *gin.Context) {
+	d := a.data(c, "Create your account")
+	a.renderForm(c, http.StatusOK, views.PageSignup, "signup-form", d)
+}
+
+// signupSubmit creates an account and signs it in.
+func (a *App) signupSubmit(c *gin.Context) {
+	var f signupForm
+	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
+		return
+	}
+	f.Username = normalizeUsername(f.Username)
+	f.Email = normalizeEmail(f.Email)
+
+	var v validator
+	v.add("username", usernameError(f.Username))
+	v.add("email", emailError(f.Email))
+	v.add("password", passwordError(f.Password, f.Username, f.Email))
+	v.add("password_confirm", confirmError(f.Password, f.PasswordConfirm))
+	ctx := c.Request.Context()
+	// Cheap uniqueness checks before the expensive hash; CreateUser checks
+	// again under the write lock.
+	if v.valid() {
+		if taken, err := a.store.UsernameTaken(ctx, f.Username); err != nil {
+			a.serverError(c, err)
+			return
+		} else {
+			v.check(!taken, "username", msgUsernameTaken)
+		}
+		if taken, err := a.store.EmailTaken(ctx, f.Email); err != nil {
+			a.serverError(c, err)
+			return
+		} else {
+			v.check(!taken, "email", msgEmailTaken)
+		}
+	}
+	if !v.valid() {
+		a.signupInvalid(c, f, &v)
+		return
+	}
+
+	hash, err := a.hasher.Hash(ctx, f.Password)
+	if err != nil {
+		a.serverError(c, err)
+		return
+	}
+	user, err := a.store.CreateUser(ctx, f.Username, f.Email, hash, timeNow())
+	switch {
+	case errors.Is(err, db.ErrDuplicateUsername):
+		v.check(false, "username", msgUsernameTaken)
+	case errors.Is(err, db.ErrDuplicateEmail):
+		v.check(false, "email", msgEmailTaken)
+	case err != nil:
+		a.serverError(c, err)
+		return
+	}
+	if !v.valid() {
+		a.signupInvalid(c, f, &v)
+		return
+	}
+	a.log.Info("account created", "user_id", user.ID, "username", user.Username)
+	if err := a.startSession(c, user, false); err != nil {
+		a.serverError(c, err)
+		return
+	}
+	a.redirect(c, "/dashboard")
+}
+
+// signupInvalid shows the sign-up form again with its errors (422).
+func (a *App) signupInvalid(c *gin.Context, f signupForm, v *validator) {
+	d := a.data(c, "Create your account")
+	d.Form = v.form(map[string]string{"username": f.Username, "email": f.Email}, "")
+	a.renderForm(c, http.StatusUnprocessableEntity, views.PageSignup, "signup-form", d)
+}
+
+// signupValidate checks one sign-up field as the user types (htmx) and
+// answers its error slot. Empty fields are not flagged here: nagging about
+// a field the user has not reached yet helps nobody; the submit does that.
+func (a *App) signupValidate(c *gin.Context) {
+	var f signupForm
+	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
+		return
+	}
+	username, email := normalizeUsername(f.Username), normalizeEmail(f.Email)
+	ctx := c.Request.Context()
+	field := c.Param("field")
+	var msg string
+	switch field {
+	case "username":
+		if username != "" {
+			msg = usernameError(username)
+			if msg == "" {
+				taken, err := a.store.UsernameTaken(ctx, username)
+				if err != nil {
+					a.serverError(c, err)
+					return
+				}
+				if taken {
+					msg = msgUsernameTaken
+				}
+			}
+		}
+	case "email":
+		if email != "" {
+			msg = emailError(email)
+			if msg == "" {
+				taken, err := a.store.EmailTaken(ctx, email)
+				if err != nil {
+					a.serverError(c, err)
+					return
+				}
+				if taken {
+					msg = msgEmailTaken
+				}
+			}
+		}
+	case "password":
+		if f.Password != "" {
+			msg = passwordError(f.Password, username, email)
+		}
+	case "password_confirm":
+		if f.PasswordConfirm != "" {
+			msg = confirmError(f.Password, f.PasswordConfirm)
+		}
+	default:
+		a.notFound(c)
+		return
+	}
+	d := views.Data{Field: views.Field{Name: field, Error: msg}}
+	a.write(c, http.StatusOK, views.PageSignup, "field-error", d)
+}
+
+func (a *App) signinPage(c *gin.Context) {
+	d := a.data(c, "Sign in")
+	d.Next = safeNext(c.Query("next"))
+	a.renderForm(c, http.StatusOK, views.PageSignin, "signin-form", d)
+}
+
+// signinSubmit signs a user in by username or email.
+func (a *App) signinSubmit(c *gin.Context) {
+	var f signinForm
+	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
+		return
+	}
+	login := strings.ToLower(strings.TrimSpace(f.Username))
+	next := safeNext(f.Next)
+	remember := f.Remember == "on"
+
+	var v validator
+	v.check(login != "", "username", msgLoginRequired)
+	v.check(f.Password != "", "password", msgLoginPassword)
+	if !v.valid() {
+		a.signinFailed(c, http.StatusUnprocessableEntity, f, &v, "")
+		return
+	}
+
+	ctx := c.Request.Context()
+	var user *db.User
+	var err error
+	if strings.Contains(login, "@") {
+		user, err = a.store.UserByEmail(ctx, login)
+	} else {
+		user, err = a.store.UserByUsername(ctx, login)
+	}
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		a.serverError(c, err)
+		return
+	}
+	ok, rehash := false, false
+	if user == nil {
+		// Same work as a wrong password, so the answer's timing does not
+		// tell whether the account exists.
+		err = a.hasher.VerifyDummy(ctx, f.Password)
+	} else {
+		ok, rehash, err = a.hasher.Verify(ctx, f.Password, user.PasswordHash)
+	}
+	if err != nil {
+		a.serverError(c, err)
+		return
+	}
+	if !ok {
+		a.log.Warn("sign-in failed", "login", login, "ip", c.ClientIP(), "known_user", user != nil)
+		a.signinFailed(c, http.StatusUnauthorized, f, &v, msgWrongCredentials)
+		return
+	}
+	if rehash {
+		a.upgradeHash(c, user, f.Password)
+	}
+	if err := a.startSession(c, user, remember); err != nil {
+		a.serverError(c, err)
+		return
+	}
+	a.log.Info("signed in", "user_id", user.ID, "ip", c.ClientIP())
+	if next == "" {
+		next = "/dashboard"
+	}
+	a.redirect(c, next)
+}
+
+// upgradeHash re-hashes a password made with older parameters. A failure
+// only costs the upgrade; the sign-in goes on.
+func (a *App) upgradeHash(c *gin.Context, user *db.User, pw string) {
+	hash, err := a.hasher.Hash(c.Request.Context(), pw)
+	if err == nil {
+		err = a.store.SetPasswordHash(c.Request.Context(), user.ID, hash)
+	}
+	if err != nil {
+		a.log.Error("upgrade password hash", "user_id", user.ID, "err", err)
+		return
+	}
+	a.log.Info("password hash upgraded", "user_id", user.ID)
+}
+
+// signinFailed shows the sign-in form again: 422 for missing input, 401 for
+// wrong credentials, 429 when throttled; the password is never echoed.
+func (a *App) signinFailed(c *gin.Context, status int, f signinForm, v *validator, message string) {
+	d := a.data(c, "Sign in")
+	d.Next = safeNext(f.Next)
+	remember := ""
+	if f.Remember == "on" {
+		remember = "on"
+	}
+	d.Form = v.form(map[string]string{"username": strings.TrimSpace(f.Username), "remember": remember}, message)
+	a.renderForm(c, status, views.PageSignin, "signin-form", d)
+}
+
+// signout ends the session server-side and clears the cookie.
+func (a *App) signout(c *gin.Context) {
+	if u := currentUser(c); u != nil {
+		a.endSession(c)
+		a.log.Info("signed out", "user_id", u.ID)
+		// A fresh visitor session carries the notice, under a new token.
+		a.setNotice(c, "You have signed out.")
+	}
+	c.Redirect(http.StatusSeeOther, "/signin")
+}

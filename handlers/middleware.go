@@ -1,0 +1,251 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"gatehouse/db"
+	"gatehouse/views"
+)
+
+// maxFormBytes bounds every request body (product.md §6).
+const maxFormBytes = 64 << 10
+
+// statusWriter remembers the status code for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests writes one line per request. It logs the path without the
+// query string: links carry tokens there, and tokens never reach the log.
+func (a *App) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("remote", r.RemoteAddr),
+		)
+	})
+}
+
+// contentSecurityPolicy allows our own scripts and styles only: no inline
+// script, no eval (htmx is configured for that in the layout's meta tag).
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// securityHeaders sets the headers of product.md §6 on every response.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody answers 413 to a body declared too large, and caps the rest so
+// reading past the limit fails (handlers turn that into 413 as well).
+func (a *App) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxFormBytes {
+			a.plainError(w, r, http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// crossOrigin refuses state-changing requests from other sites with 403,
+// judged from Sec-Fetch-Site or, for older browsers, Origin against Host.
+func (a *App) crossOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+		a.plainError(w, r, http.StatusForbidden)
+	}))
+	return cop.Handler(next)
+}
+
+// recovery turns a panic into a logged 500 page.
+func (a *App) recovery(c *gin.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+				panic(p)
+			}
+			a.log.Error("panic", "path", c.Request.URL.Path, "panic", p)
+			if !c.Writer.Written() {
+				a.errorPage(c, http.StatusInternalServerError)
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+// current is the signed-in user and their session, loaded once per request.
+type current struct {
+	user    *db.User
+	session db.Session
+}
+
+type currentKey struct{}
+
+// currentUser returns the signed-in user, or nil.
+func currentUser(c *gin.Context) *db.User {
+	if v, ok := c.Get(currentKey{}); ok {
+		cur := v.(*current)
+		return cur.user
+	}
+	return nil
+}
+
+// currentSession returns the signed-in session (zero when signed out).
+func currentSession(c *gin.Context) db.Session {
+	if v, ok := c.Get(currentKey{}); ok {
+		cur := v.(*current)
+		return cur.session
+	}
+	return db.Session{}
+}
+
+// loadUser finds the signed-in user, once, for every route: the session
+// holds only our session id, and one query returns the session row and its
+// user. It ends sessions that were idle too long and rate-limits the
+// last-seen write.
+func (a *App) loadUser(c *gin.Context) {
+	ctx := c.Request.Context()
+	sid := a.sessions.GetInt64(ctx, sessionIDKey)
+	if sid == 0 {
+		c.Next()
+		return
+	}
+	user, sess, err := a.store.SessionUser(ctx, sid)
+	if errors.Is(err, db.ErrNotFound) {
+		// Ended elsewhere: revoked, signed out everywhere, account deleted.
+		_ = a.sessions.Destroy(ctx)
+		c.Next()
+		return
+	}
+	if err != nil {
+		a.serverError(c, err)
+		c.Abort()
+		return
+	}
+	now := time.Now()
+	if now.Sub(sess.LastSeenAt) >= a.cfg.SessionIdle {
+		a.endSession(c)
+		c.Next()
+		return
+	}
+	if now.Sub(sess.LastSeenAt) >= a.touchEvery {
+		if err := a.store.TouchSession(ctx, sid, now); err != nil {
+			a.log.Error("touch session", "err", err)
+		} else {
+			sess.LastSeenAt = now.Truncate(time.Second)
+		}
+	}
+	c.Set(currentKey{}, &current{user: user, session: sess})
+	// Every answer to a signed-in request can show account data.
+	c.Header("Cache-Control", "no-store")
+	c.Next()
+}
+
+// guestOnly sends signed-in visitors to the dashboard.
+func (a *App) guestOnly(c *gin.Context) {
+	if currentUser(c) != nil {
+		c.Redirect(http.StatusSeeOther, "/dashboard")
+		c.Abort()
+		return
+	}
+	c.Next()
+}
+
+// requireUser sends signed-out visitors to sign in, then back here.
+func (a *App) requireUser(c *gin.Context) {
+	if currentUser(c) == nil {
+		c.Redirect(http.StatusSeeOther, "/signin?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+		c.Abort()
+		return
+	}
+	c.Next()
+}
+
+// requireUserJSON answers 401 JSON to signed-out API callers.
+func (a *App) requireUserJSON(c *gin.Context) {
+	if currentUser(c) == nil {
+		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "unauthorized"})
+		return
+	}
+	c.Next()
+}
+
+// safeNext returns next when it is a local path (one leading slash, no
+// scheme or host, no backslash, no control characters), else "".
+func safeNext(next string) string {
+	if len(next) == 0 || len(next) > 2048 || next[0] != '/' {
+		return ""
+	}
+	if strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\") {
+		return ""
+	}
+	for _, r := range next {
+		// Browsers drop tabs and newlines from URLs, so "/\t/evil.com"
+		// would become "//evil.com".
+		if r < 0x20 || r == 0x7f || r == ' ' {
+			return ""
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return ""
+	}
+	return next
+}
+
+// account is the signed-in user as views show them.
+func account(u *db.User) *views.Account {
+	if u == nil {
+		return nil
+	}
+	return &views.Account{
+		ID:            u.ID,
+		Username:      u.Username,
+		Email:         u.Email,
+		EmailVerified: u.EmailVerified(),
+		CreatedAt:     u.CreatedAt,
+	}
+}

@@ -1,0 +1,73 @@
+package handlers
+
+import (
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"gatehouse/static"
+)
+
+// routes is the whole route table.
+func (a *App) routes() (*gin.Engine, error) {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	// With no trusted proxies the client address is the connection's.
+	if err := r.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	r.Use(a.recovery, a.loadUser)
+	r.NoRoute(a.notFound)
+	r.NoMethod(a.methodNotAllowed)
+
+	// Public: the same for everyone.
+	r.GET("/healthz", a.healthz)
+	r.GET("/static/*file", a.staticFiles())
+
+	// Guest-only: a signed-in visitor is sent to the dashboard.
+	guest := r.Group("/", a.guestOnly)
+	guest.GET("/", a.home)
+	guest.GET("/signup", a.signupPage)
+	guest.POST("/signup", a.signupSubmit)
+	guest.GET("/signin", a.signinPage)
+	guest.POST("/signin", a.signinSubmit)
+
+	// Inline validation of the sign-up form (htmx), field by field.
+	r.POST("/signup/validate/:field", a.signupValidate)
+
+	// Sign-out works signed in or out (signed out it just redirects).
+	r.POST("/signout", a.signout)
+
+	// Signed-in pages: signed-out visitors go to sign-in with ?next=.
+	private := r.Group("/", a.requireUser)
+	private.GET("/dashboard", a.dashboard)
+
+	// JSON API: signed-out callers get 401 JSON.
+	api := r.Group("/api", a.requireUserJSON)
+	api.GET("/me", a.apiMe)
+
+	return r, nil
+}
+
+// staticFiles serves the embedded assets. URLs carry a content hash, so
+// they may be cached for a year.
+func (a *App) staticFiles() gin.HandlerFunc {
+	files := http.StripPrefix("/static/", http.FileServerFS(static.Files))
+	return func(c *gin.Context) {
+		name := strings.TrimPrefix(c.Param("file"), "/")
+		if info, err := fs.Stat(static.Files, name); err != nil || info.IsDir() {
+			a.notFound(c)
+			return
+		}
+		if c.Query("v") != "" {
+			c.Header("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			c.Header("Cache-Control", "public, max-age=300")
+		}
+		files.ServeHTTP(c.Writer, c.Request)
+	}
+}

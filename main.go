@@ -1,0 +1,189 @@
+// Command gatehouse gives people accounts on a server they own: one binary,
+// one SQLite file. main only wires; the work is in db, password, views and
+// handlers.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"gatehouse/db"
+	"gatehouse/handlers"
+	"gatehouse/password"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// run is the whole program, so tests can start it with their own
+// arguments, environment and streams.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stderr)
+	case "backup":
+		return backup(ctx, args, getenv, stdout)
+	case "help", "-h", "--help":
+		printHelp(stdout)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (see 'gatehouse help')", cmd)
+	}
+}
+
+// shutdownGrace is how long requests in flight may take after a stop signal.
+const shutdownGrace = 10 * time.Second
+
+// serve runs the web server until ctx ends, then stops gracefully: no new
+// connections, requests in flight finish, and the database is closed so
+// the file alone is complete.
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	var cfg serveConfig
+	if err := parseFlags(serveFlags(&cfg), args, getenv); err != nil {
+		return err
+	}
+	baseURL, proxies, err := cfg.validate()
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	store, err := db.Open(ctx, cfg.DB, db.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			logger.Error("close database", "err", err)
+		}
+		logger.Info("database closed", "db", cfg.DB)
+	}()
+
+	// One hash per core: argon2id with p=1 keeps one core busy and holds
+	// 19 MiB, so this bounds both CPU and memory under a flood.
+	hasher := password.NewHasher(password.OWASP, runtime.NumCPU())
+	app, err := handlers.New(handlers.Config{
+		BaseURL:         baseURL,
+		SessionLifetime: cfg.SessionLifetime,
+		SessionIdle:     cfg.SessionIdle,
+		TrustedProxies:  proxies,
+		Logger:          logger,
+	}, store, hasher)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           app.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	cleanupCtx, stopCleanup := context.WithCancel(context.Background())
+	defer stopCleanup()
+	go app.RunCleanup(cleanupCtx, 5*time.Minute)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String(), "db", cfg.DB, "base_url", baseURL.String())
+
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("requests still running at the end of the grace period", "err", err)
+	}
+	stopCleanup()
+	return nil
+}
+
+// backup copies a live database consistently: gatehouse backup -db SRC DEST.
+func backup(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	path := fs.String("db", "auth.db", "database to copy")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("usage: gatehouse backup -db SRC DEST")
+	}
+	store, err := db.Open(ctx, *path, db.Options{MustExist: true})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	dest := fs.Arg(0)
+	if err := store.Backup(ctx, dest); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s\n", *path, dest)
+	return nil
+}
+
+// printHelp lists every command and flag with its environment variable.
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, `Gatehouse: accounts on your own server.
+
+Usage:
+  gatehouse [serve] [flags]            run the web server (the default command)
+  gatehouse backup -db SRC DEST        copy a live database consistently to DEST
+  gatehouse help                       show this help
+
+Every flag -some-name can also be set with GATEHOUSE_SOME_NAME; a flag wins
+over its environment variable.
+
+serve flags:
+`)
+	var c serveConfig
+	printFlags(w, serveFlags(&c))
+	fmt.Fprint(w, `
+backup flags:
+  -db FILE   (GATEHOUSE_DB)   database to copy (default "auth.db")
+`)
+}
+
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		def := ""
+		if f.DefValue != "" {
+			def = fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  -%-18s %-30s %s%s\n", f.Name, "("+envName(f.Name)+")", f.Usage, def)
+	})
+}

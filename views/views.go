@@ -1,0 +1,205 @@
+// Package views renders Gatehouse's pages from embedded templates. Each page
+// gets its own template set (base layout + partials + the page), parsed once
+// at start, and renders into a buffer so a template error never sends half a
+// page.
+package views
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+)
+
+//go:embed layouts partials pages
+var files embed.FS
+
+// Page names. Every file in pages/ must be listed here and every name here
+// must have a file: New fails otherwise.
+const (
+	PageHome      = "home"
+	PageSignup    = "signup"
+	PageSignin    = "signin"
+	PageDashboard = "dashboard"
+	PageError     = "error"
+)
+
+var pages = []string{PageHome, PageSignup, PageSignin, PageDashboard, PageError}
+
+// Register adds page names defined outside this file (by other features)
+// before New is called.
+func Register(names ...string) { pages = append(pages, names...) }
+
+// Data is everything a template can show. One struct for every page, so a
+// misspelt field is a compile or render error instead of an empty string.
+type Data struct {
+	Title   string
+	Account *Account // the signed-in user; nil when signed out
+	Notice  string   // a one-time notice carried over a redirect
+	Private bool     // shows account data: kept out of htmx's history cache
+	Form    Form
+	Field   Field // the field of an inline-validation fragment
+	Next    string
+	Session SessionInfo
+	Error   ErrorInfo
+}
+
+// Account is the signed-in user as pages show them.
+type Account struct {
+	ID            int64
+	Username      string
+	Email         string
+	EmailVerified bool
+	CreatedAt     time.Time
+}
+
+// SessionInfo tells the user when their session ends.
+type SessionInfo struct {
+	ExpiresAt time.Time
+	Idle      time.Duration
+}
+
+// ErrorInfo fills the error page.
+type ErrorInfo struct {
+	Status  int
+	Heading string
+	Message string
+}
+
+// Form carries a submitted form back to its page: the values (never
+// passwords), the error of each field, a message for the whole form, and
+// which field is first in error (it gets focus).
+type Form struct {
+	Values  map[string]string
+	Errors  map[string]string
+	Message string
+	First   string   // name of the first field in error
+	Order   []string // fields in error, in page order, for the summary
+}
+
+// HasErrors reports whether the form shows any error.
+func (f Form) HasErrors() bool { return f.Message != "" || len(f.Errors) > 0 }
+
+// Field is one labelled input with its error slot.
+type Field struct {
+	Name         string
+	Label        string
+	Type         string
+	Autocomplete string
+	Value        string
+	Error        string
+	Hint         string
+	Check        string // URL that validates this field inline (htmx)
+	Autofocus    bool
+	Required     bool
+}
+
+// WithHint returns the field with a hint shown under its label.
+func (f Field) WithHint(h string) Field { f.Hint = h; return f }
+
+// WithCheck returns the field with inline validation against url.
+func (f Field) WithCheck(url string) Field { f.Check = url; return f }
+
+// Optional returns the field without the required attribute.
+func (f Field) Optional() Field { f.Required = false; return f }
+
+// newField builds a field from the form's state.
+func newField(form Form, name, label, typ, autocomplete string) Field {
+	f := Field{Name: name, Label: label, Type: typ, Autocomplete: autocomplete, Required: true}
+	if typ != "password" {
+		f.Value = form.Values[name]
+	}
+	f.Error = form.Errors[name]
+	f.Autofocus = form.First == name
+	return f
+}
+
+// Views holds one parsed template set per page.
+type Views struct {
+	sets map[string]*template.Template
+}
+
+// New parses every page. assetURL maps a static file name to its URL (with
+// a content hash, so it can be cached for ever).
+func New(assetURL func(string) string) (*Views, error) {
+	funcs := template.FuncMap{
+		"field":     newField,
+		"withCheck": func(url string, f Field) Field { return f.WithCheck(url) },
+		"labels":    func(s ...string) []string { return s },
+		"asset":     assetURL,
+		"date": func(t time.Time) string {
+			return t.UTC().Format("2 January 2006 at 15:04 UTC")
+		},
+		"rfc3339":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"duration": humanDuration,
+	}
+	onDisk, err := fs.Glob(files, "pages/*.html")
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, p := range pages {
+		known[p] = true
+	}
+	for _, f := range onDisk {
+		name := strings.TrimSuffix(path.Base(f), ".html")
+		if !known[name] {
+			return nil, fmt.Errorf("views: page file %s is not registered", f)
+		}
+	}
+	v := &Views{sets: map[string]*template.Template{}}
+	for _, name := range pages {
+		t, err := template.New(name).Funcs(funcs).ParseFS(files,
+			"layouts/base.html", "partials/*.html", "pages/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("views: page %s: %w", name, err)
+		}
+		v.sets[name] = t
+	}
+	return v, nil
+}
+
+// Pages lists the registered page names, sorted.
+func (v *Views) Pages() []string {
+	out := make([]string, 0, len(v.sets))
+	for n := range v.sets {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Render executes block ("base" for the whole page, or a fragment the page
+// defines) of page into w. Nothing is written when it fails.
+func (v *Views) Render(w io.Writer, page, block string, data Data) error {
+	t, ok := v.sets[page]
+	if !ok {
+		return fmt.Errorf("views: unknown page %q", page)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, block, data); err != nil {
+		return fmt.Errorf("views: render %s/%s: %w", page, block, err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// humanDuration says 720h as "30 days" and 90m as "90 minutes".
+func humanDuration(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	case d >= 2*time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	case d >= 2*time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	default:
+		return d.String()
+	}
+}
