@@ -1,0 +1,233 @@
+// Package apptest starts the real Gatehouse stack for tests: a fresh SQLite
+// file in t.TempDir(), the real router behind a real HTTP server on
+// loopback, and real argon2id with cheap parameters.
+package apptest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/db"
+	"gatehouse/handlers"
+	"gatehouse/password"
+)
+
+// Cheap is argon2id with test-sized costs: real hashing, fast tests.
+var Cheap = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// Options change the server a test gets; the zero value is the defaults.
+type Options struct {
+	SessionLifetime time.Duration // default 720h
+	SessionIdle     time.Duration // default 168h
+	BaseURL         string        // default the test server's URL
+	TrustedProxies  []string
+	Params          *password.Params // default Cheap
+	DBPath          string           // default a file in t.TempDir()
+	Configure       func(*handlers.Config)
+}
+
+// Server is a running Gatehouse.
+type Server struct {
+	URL    string
+	Store  *db.Store
+	App    *handlers.App
+	DBPath string
+	Logs   *LogBuffer
+	http   *http.Server
+}
+
+// LogBuffer collects the server's log lines for assertions.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// Start runs a server for the length of the test.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	path := opts.DBPath
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "auth.db")
+	}
+	store, err := db.Open(context.Background(), path, db.Options{})
+	if err != nil {
+		t.Fatalf("open db: %v", err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second}
+	ln := newListener(t)
+	base := "http://" + ln.Addr().String()
+	if opts.BaseURL != "" {
+		base = opts.BaseURL
+	}
+	baseURL, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := Cheap
+	if opts.Params != nil {
+		params = *opts.Params
+	}
+	logs := &LogBuffer{}
+	cfg := handlers.Config{
+		BaseURL:         baseURL,
+		SessionLifetime: orDefault(opts.SessionLifetime, 720*time.Hour),
+		SessionIdle:     orDefault(opts.SessionIdle, 168*time.Hour),
+		TrustedProxies:  opts.TrustedProxies,
+		Logger:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
+	app, err := handlers.New(cfg, store, password.NewHasher(params, 4))
+	if err != nil {
+		t.Fatalf("handlers.New: %v", err)
+	}
+	srv.Handler = app.Handler()
+	go srv.Serve(ln)
+	s := &Server{URL: "http://" + ln.Addr().String(), Store: store, App: app, DBPath: path, Logs: logs, http: srv}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		store.Close()
+	})
+	return s
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// Client is a browser-like HTTP client with a cookie jar that does not
+// follow redirects, so tests see every 303.
+type Client struct {
+	*http.Client
+	Base string
+	t    testing.TB
+}
+
+// NewClient returns a fresh client (a new browser) for s.
+func (s *Server) NewClient(t testing.TB) *Client {
+	jar, _ := cookiejar.New(nil)
+	return &Client{
+		Client: &http.Client{
+			Jar:     jar,
+			Timeout: 30 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		Base: s.URL,
+		t:    t,
+	}
+}
+
+// Response is a finished response with its body read.
+type Response struct {
+	*http.Response
+	Body string
+}
+
+// Do sends a request; headers are pairs of name, value.
+func (c *Client) Do(method, path string, form url.Values, headers ...string) *Response {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, c.Base+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := c.Client.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return &Response{Response: resp, Body: string(b)}
+}
+
+// Get is Do("GET", path, nil, headers...).
+func (c *Client) Get(path string, headers ...string) *Response {
+	c.t.Helper()
+	return c.Do(http.MethodGet, path, nil, headers...)
+}
+
+// Post is Do("POST", path, form, headers...).
+func (c *Client) Post(path string, form url.Values, headers ...string) *Response {
+	c.t.Helper()
+	return c.Do(http.MethodPost, path, form, headers...)
+}
+
+// Cookie returns the value of the client's cookie name for the server, or "".
+func (c *Client) Cookie(name string) string {
+	u, _ := url.Parse(c.Base)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == name {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// SetCookie puts a cookie in the client's jar (to replay an old token).
+func (c *Client) SetCookie(name, value string) {
+	u, _ := url.Parse(c.Base)
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
+}
+
+// Signup creates an account through the real form and fails the test
+// unless it answers 303 to /dashboard. The client is then signed in.
+func (c *Client) Signup(username, email, pw string) {
+	c.t.Helper()
+	r := c.Post("/signup", url.Values{"username": {username}, "email": {email}, "password": {pw}, "password_confirm": {pw}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/dashboard" {
+		c.t.Fatalf("signup %s: got %d %q, want 303 /dashboard; body:\n%s", username, r.StatusCode, r.Header.Get("Location"), r.Body)
+	}
+}
+
+// Signin signs in through the real form and fails the test unless it
+// answers 303.
+func (c *Client) Signin(login, pw string) *Response {
+	c.t.Helper()
+	r := c.Post("/signin", url.Values{"username": {login}, "password": {pw}})
+	if r.StatusCode != http.StatusSeeOther {
+		c.t.Fatalf("signin %s: got %d, want 303; body:\n%s", login, r.StatusCode, r.Body)
+	}
+	return r
+}
