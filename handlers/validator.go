@@ -1,11 +1,7 @@
 package handlers
 
 import (
-	"net/mail"
-	"strings"
-	"unicode/utf8"
-
-	"gatehouse/password"
+	"gatehouse/rules"
 	"gatehouse/views"
 )
 
@@ -46,105 +42,37 @@ func (v *validator) form(values map[string]string, message string) views.Form {
 	return f
 }
 
-// Field messages, shared by the form submit and the inline checks.
+// Field messages, shared by the form submit and the inline checks. The
+// account rules and their messages live in package rules (the admin
+// commands use them too); these names keep the handlers short.
 const (
-	msgUsernameRequired = "Enter a username."
-	msgUsernameLength   = "Username must be 3 to 31 characters long."
-	msgUsernameChars    = "Username can only use letters a–z, digits 0–9, _ and -."
-	msgUsernameTaken    = "That username is taken. Try another."
-	msgEmailRequired    = "Enter your email address."
-	msgEmailFormat      = "Enter an email address like name@example.com."
-	msgEmailLength      = "Email address must be at most 254 characters."
-	msgEmailTaken       = "An account already uses that email address. Sign in instead?"
-	msgPasswordRequired = "Enter a password."
-	msgPasswordShort    = "Password must be at least 8 characters."
-	msgPasswordLong     = "Password must be at most 256 characters."
-	msgPasswordChars    = "Password contains characters that cannot be used."
-	msgPasswordSame     = "Password must not be your username or email address."
-	msgPasswordCommon   = "That password is one of the most common ones. Choose another."
-	msgConfirmRequired  = "Enter your password again."
-	msgConfirmMismatch  = "Passwords do not match."
+	msgUsernameRequired = rules.MsgUsernameRequired
+	msgUsernameLength   = rules.MsgUsernameLength
+	msgUsernameChars    = rules.MsgUsernameChars
+	msgUsernameTaken    = rules.MsgUsernameTaken
+	msgEmailRequired    = rules.MsgEmailRequired
+	msgEmailFormat      = rules.MsgEmailFormat
+	msgEmailLength      = rules.MsgEmailLength
+	msgEmailTaken       = rules.MsgEmailTaken
+	msgPasswordRequired = rules.MsgPasswordRequired
+	msgPasswordShort    = rules.MsgPasswordShort
+	msgPasswordLong     = rules.MsgPasswordLong
+	msgPasswordChars    = rules.MsgPasswordChars
+	msgPasswordSame     = rules.MsgPasswordSame
+	msgPasswordCommon   = rules.MsgPasswordCommon
+	msgConfirmRequired  = rules.MsgConfirmRequired
+	msgConfirmMismatch  = rules.MsgConfirmMismatch
 	msgLoginRequired    = "Enter your username or email address."
 	msgLoginPassword    = "Enter your password."
 	msgWrongCredentials = "Incorrect username or password."
 )
 
-// normalizeUsername trims and lowercases a username (product.md §4).
-func normalizeUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
-
-// normalizeEmail trims an address and lowercases it, as it is stored.
-func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
-
-// usernameError checks a normalised username; "" when it is valid.
-func usernameError(u string) string {
-	switch {
-	case u == "":
-		return msgUsernameRequired
-	case !utf8.ValidString(u):
-		return msgUsernameChars
-	}
-	n := utf8.RuneCountInString(u)
-	for _, r := range u {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return msgUsernameChars
-		}
-	}
-	if n < 3 || n > 31 {
-		return msgUsernameLength
-	}
-	return ""
-}
-
-// emailError checks a normalised address: one plain name@domain, no
-// display name, at most 254 characters.
-func emailError(e string) string {
-	switch {
-	case e == "":
-		return msgEmailRequired
-	case len(e) > 254:
-		return msgEmailLength
-	case !utf8.ValidString(e) || strings.ContainsAny(e, " \t\r\n<>,;\"\x00"):
-		return msgEmailFormat
-	}
-	addr, err := mail.ParseAddress(e)
-	if err != nil || addr.Name != "" || addr.Address != e {
-		return msgEmailFormat
-	}
-	at := strings.LastIndexByte(e, '@')
-	if at < 1 || at == len(e)-1 {
-		return msgEmailFormat
-	}
-	return ""
-}
-
-// passwordError checks a new password against product.md §4: 8–256
-// characters, not the username or email, not a common password.
+// The rules of product.md §4, under the names the handlers use.
+func normalizeUsername(s string) string { return rules.NormalizeUsername(s) }
+func normalizeEmail(s string) string    { return rules.NormalizeEmail(s) }
+func usernameError(u string) string     { return rules.UsernameError(u) }
+func emailError(e string) string        { return rules.EmailError(e) }
 func passwordError(pw, username, email string) string {
-	n := utf8.RuneCountInString(pw)
-	switch {
-	case pw == "":
-		return msgPasswordRequired
-	case !utf8.ValidString(pw) || strings.ContainsRune(pw, 0):
-		return msgPasswordChars
-	case n < 8:
-		return msgPasswordShort
-	case n > 256:
-		return msgPasswordLong
-	case strings.EqualFold(pw, username) || (email != "" && strings.EqualFold(pw, email)):
-		return msgPasswordSame
-	case password.IsCommon(pw):
-		return msgPasswordCommon
-	}
-	return ""
+	return rules.PasswordError(pw, username, email)
 }
-
-// confirmError checks the repeated password.
-func confirmError(pw, confirm string) string {
-	switch {
-	case confirm == "":
-		return msgConfirmRequired
-	case confirm != pw:
-		return msgConfirmMismatch
-	}
-	return ""
-}
+func confirmError(pw, confirm string) string { return rules.ConfirmError(pw, confirm) }
