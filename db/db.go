@@ -55,18 +55,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("%w: %s", ErrNoDatabase, path)
 		}
 	}
-	s, err := open(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.migrate(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
-func open(path string) (*Store, error) {
 	// Pragmas live in the DSN so that every pooled connection gets them.
 	// _txlock=immediate makes BEGIN take the write lock up front, so a
 	// transaction never fails half-way with "database is locked" when it
@@ -74,7 +62,7 @@ func open(path string) (*Store, error) {
 	// (the admin CLI, backup) wait for the lock instead of failing.
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() +
 		"?_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL"
-	write, err := sqlx.Open("sqlite3", base+"&_journal_mode=WAL&_txlock=immediate")
+	write, err := sqlx.Open("sqlite3", base+"&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -82,10 +70,23 @@ func open(path string) (*Store, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
-	// Ping creates the file and switches it to WAL before any reader opens it.
-	if err := write.Ping(); err != nil {
+	s := &Store{write: write, path: path}
+
+	// The version check comes before anything that could change the file,
+	// so a database from a newer Gatehouse is left exactly as it was.
+	if err := s.checkVersion(ctx); err != nil {
+		write.Close()
+		return nil, err
+	}
+	// WAL lets readers work while one writer writes; the mode is stored in
+	// the file, so every later connection (and process) uses it.
+	if _, err := write.ExecContext(ctx, "PRAGMA journal_mode = WAL"); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		write.Close()
+		return nil, err
 	}
 
 	read, err := sqlx.Open("sqlite3", base+"&_query_only=true")
@@ -100,7 +101,8 @@ func open(path string) (*Store, error) {
 	read.SetMaxIdleConns(n)
 	read.SetConnMaxIdleTime(0)
 	read.SetConnMaxLifetime(0)
-	return &Store{read: read, write: write, path: path}, nil
+	s.read = read
+	return s, nil
 }
 
 // Close closes both pools. Closing the last connection checkpoints the WAL
@@ -139,6 +141,28 @@ func migrationNames() ([]string, error) {
 	return names, nil
 }
 
+// version reads how many migrations the file has seen.
+func (s *Store) version(ctx context.Context) (int, error) {
+	var v int
+	if err := s.write.GetContext(ctx, &v, "PRAGMA user_version"); err != nil {
+		return 0, fmt.Errorf("open %s: %w", s.path, err)
+	}
+	return v, nil
+}
+
+// checkVersion refuses a database migrated by a newer Gatehouse.
+func (s *Store) checkVersion(ctx context.Context) error {
+	v, err := s.version(ctx)
+	if err != nil {
+		return err
+	}
+	if known := SchemaVersion(); v > known {
+		return fmt.Errorf("%w: %s has schema version %d, this binary knows up to %d; use a newer gatehouse",
+			ErrNewerSchema, s.path, v, known)
+	}
+	return nil
+}
+
 // migrate applies, in order, every embedded migration the database has not
 // seen yet. PRAGMA user_version records how many have run; it is set in the
 // same transaction as the migration, so a crash leaves either all of a
@@ -148,13 +172,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var current int
-	if err := s.write.GetContext(ctx, &current, "PRAGMA user_version"); err != nil {
-		return fmt.Errorf("read schema version of %s: %w", s.path, err)
-	}
-	if current > len(names) {
-		return fmt.Errorf("%w: %s has schema version %d, this binary knows up to %d; use a newer gatehouse",
-			ErrNewerSchema, s.path, current, len(names))
+	current, err := s.version(ctx)
+	if err != nil {
+		return err
 	}
 	for i := current; i < len(names); i++ {
 		body, err := migrationFiles.ReadFile(names[i])
