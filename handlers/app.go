@@ -16,6 +16,7 @@ import (
 	"gatehouse/db"
 	"gatehouse/password"
 	"gatehouse/static"
+	"gatehouse/throttle"
 	"gatehouse/views"
 )
 
@@ -26,6 +27,9 @@ type Config struct {
 	SessionIdle     time.Duration // a session unused this long ends
 	TrustedProxies  []string      // addresses/CIDRs whose X-Forwarded-For is believed
 	Logger          *slog.Logger
+	// Throttle counts failed sign-ins per account and per client address;
+	// nil means an in-memory one with product.md §6's limits.
+	Throttle throttle.Limiter
 }
 
 // App holds everything a handler needs: one struct, built once in main.
@@ -47,6 +51,9 @@ func New(cfg Config, store *db.Store, hasher *password.Hasher) (*App, error) {
 	}
 	if cfg.BaseURL == nil {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "localhost:8080"}
+	}
+	if cfg.Throttle == nil {
+		cfg.Throttle = throttle.NewMemory(throttle.Options{Limit: signinLimit, Window: signinWindow})
 	}
 	if cfg.SessionLifetime <= 0 || cfg.SessionIdle <= 0 {
 		return nil, fmt.Errorf("handlers: session lifetime and idle timeout must be positive")

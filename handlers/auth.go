@@ -1,9 +1,11 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
@@ -189,6 +191,15 @@ func (a *App) signinSubmit(c *gin.Context) {
 	}
 
 	ctx := c.Request.Context()
+	// Throttled before any work, so a flood of guesses costs nothing. The
+	// counts outlive a client that hangs up, hence WithoutCancel.
+	keys := signinKeys(login, c.ClientIP())
+	tctx := context.WithoutCancel(ctx)
+	if wait := a.reserveSignin(tctx, keys); wait > 0 {
+		a.log.Warn("sign-in throttled", "login", login, "ip", c.ClientIP(), "retry_after", wait.Round(time.Second))
+		a.signinThrottled(c, f, wait)
+		return
+	}
 	var user *db.User
 	var err error
 	if strings.Contains(login, "@") {
@@ -197,6 +208,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 		user, err = a.store.UserByUsername(ctx, login)
 	}
 	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		a.cancelSignin(tctx, keys)
 		a.serverError(c, err)
 		return
 	}
@@ -209,6 +221,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 		ok, rehash, err = a.hasher.Verify(ctx, f.Password, user.PasswordHash)
 	}
 	if err != nil {
+		a.cancelSignin(tctx, keys)
 		a.serverError(c, err)
 		return
 	}
@@ -217,6 +230,8 @@ func (a *App) signinSubmit(c *gin.Context) {
 		a.signinFailed(c, http.StatusUnauthorized, f, &v, msgWrongCredentials)
 		return
 	}
+	// Only failures count; earlier failures on these keys stay counted.
+	a.cancelSignin(tctx, keys)
 	if rehash {
 		a.upgradeHash(c, user, f.Password)
 	}
