@@ -1,9 +1,6 @@
 package db
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // DeleteUser deletes an account and everything that belongs to it, in one
 // statement: its sessions and link tokens go through ON DELETE CASCADE, and
@@ -11,16 +8,6 @@ import (
 // stop working at once. ErrNotFound when there is no such user.
 func (s *Store) DeleteUser(ctx context.Context, userID int64) error {
 	res, err := s.write.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, userID)
-	return oneRow(res, err)
-}
-
-// MarkEmailVerified records that the user confirmed their address. An
-// address verified earlier keeps its first time. ErrNotFound when there is
-// no such user.
-func (s *Store) MarkEmailVerified(ctx context.Context, userID int64, now time.Time) error {
-	res, err := s.write.ExecContext(ctx,
-		`UPDATE users SET email_verified_at = coalesce(email_verified_at, ?) WHERE id = ?`,
-		now.Unix(), userID)
 	return oneRow(res, err)
 }
 
