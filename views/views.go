@@ -28,9 +28,11 @@ const (
 	PageSignin    = "signin"
 	PageDashboard = "dashboard"
 	PageError     = "error"
+	PageAccount   = "account"
+	PageSessions  = "sessions"
 )
 
-var pages = []string{PageHome, PageSignup, PageSignin, PageDashboard, PageError}
+var pages = []string{PageHome, PageSignup, PageSignin, PageDashboard, PageError, PageAccount, PageSessions}
 
 // Register adds page names defined outside this file (by other features)
 // before New is called.
@@ -48,6 +50,28 @@ type Data struct {
 	Next    string
 	Session SessionInfo
 	Error   ErrorInfo
+	// Sessions lists the user's signed-in sessions (the sessions page).
+	Sessions []SessionRow
+}
+
+// FormOf returns the page's form with that id: the submitted one (with its
+// values and errors) when Form.ID names it, else an empty one. Pages with
+// several forms, such as the account page, use it for each.
+func (d Data) FormOf(id string) Form {
+	if d.Form.ID == id {
+		return d.Form
+	}
+	return Form{ID: id}
+}
+
+// SessionRow is one signed-in session as the sessions page lists it.
+type SessionRow struct {
+	ID        int64
+	StartedAt time.Time
+	LastSeen  time.Time
+	IP        string
+	Browser   string // "Firefox on Linux"
+	Current   bool   // the session of this request
 }
 
 // Account is the signed-in user as pages show them.
@@ -76,6 +100,11 @@ type ErrorInfo struct {
 // passwords), the error of each field, a message for the whole form, and
 // which field is first in error (it gets focus).
 type Form struct {
+	// ID tells forms on one page apart: it names the submitted form and
+	// prefixes its field ids ("password" gives "password-current_password"),
+	// so two forms may both have a current_password field. Empty on pages
+	// with one form: ids are the field names.
+	ID      string
 	Values  map[string]string
 	Errors  map[string]string
 	Message string
@@ -88,6 +117,7 @@ func (f Form) HasErrors() bool { return f.Message != "" || len(f.Errors) > 0 }
 
 // Field is one labelled input with its error slot.
 type Field struct {
+	ID           string // the input's id; the name when empty
 	Name         string
 	Label        string
 	Type         string
@@ -98,6 +128,23 @@ type Field struct {
 	Check        string // URL that validates this field inline (htmx)
 	Autofocus    bool
 	Required     bool
+}
+
+// InputID is the id of the input: ID, or the name.
+func (f Field) InputID() string {
+	if f.ID != "" {
+		return f.ID
+	}
+	return f.Name
+}
+
+// FieldID is the id a field of this form gets (for the error summary's
+// links).
+func (f Form) FieldID(name string) string {
+	if f.ID != "" {
+		return f.ID + "-" + name
+	}
+	return name
 }
 
 // WithHint returns the field with a hint shown under its label.
@@ -111,7 +158,7 @@ func (f Field) Optional() Field { f.Required = false; return f }
 
 // newField builds a field from the form's state.
 func newField(form Form, name, label, typ, autocomplete string) Field {
-	f := Field{Name: name, Label: label, Type: typ, Autocomplete: autocomplete, Required: true}
+	f := Field{ID: form.FieldID(name), Name: name, Label: label, Type: typ, Autocomplete: autocomplete, Required: true}
 	if typ != "password" {
 		f.Value = form.Values[name]
 	}
