@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, env(nil), nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"serve", "backup", "-addr", "GATEHOUSE_ADDR", "-db", "GATEHOUSE_DB",
+		"-base-url", "GATEHOUSE_BASE_URL", "-session-lifetime", "GATEHOUSE_SESSION_LIFETIME",
+		"-session-idle", "GATEHOUSE_SESSION_IDLE", "-trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES",
+		"-smtp-url", "GATEHOUSE_SMTP_URL", "-mail-from", "GATEHOUSE_MAIL_FROM"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("help lacks %q", s)
+		}
+	}
+}
+
+func TestFlagsWinOverEnvironment(t *testing.T) {
+	var c serveConfig
+	fs := serveFlags(&c)
+	err := parseFlags(fs, []string{"-addr", "127.0.0.1:9000"}, env(map[string]string{
+		"GATEHOUSE_ADDR": ":7000", "GATEHOUSE_DB": "/tmp/x.db", "GATEHOUSE_SESSION_IDLE": "1h",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:9000" || c.DB != "/tmp/x.db" || c.SessionIdle != time.Hour {
+		t.Fatalf("got %+v", c)
+	}
+	// Defaults.
+	var d serveConfig
+	if err := parseFlags(serveFlags(&d), nil, env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if d.Addr != ":8080" || d.DB != "auth.db" || d.SessionLifetime != 720*time.Hour || d.SessionIdle != 168*time.Hour || d.TrustedProxies != "" {
+		t.Fatalf("defaults %+v", d)
+	}
+}
+
+// Bad values stop the program at start with one clear line.
+func TestBadValuesStopWithOneLine(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-session-lifetime", "soon"}, nil, "-session-lifetime"},
+		{nil, map[string]string{"GATEHOUSE_SESSION_IDLE": "x"}, "GATEHOUSE_SESSION_IDLE"},
+		{[]string{"-session-idle", "-5m"}, nil, "-session-idle"},
+		{[]string{"-addr", "nonsense"}, nil, "-addr"},
+		{[]string{"-base-url", "ftp://example.com"}, nil, "-base-url"},
+		{[]string{"-base-url", "example.com"}, nil, "-base-url"},
+		{[]string{"-trusted-proxies", "10.0.0.1,notanip"}, nil, "-trusted-proxies"},
+		{[]string{"-no-such-flag"}, nil, "no-such-flag"},
+		{[]string{"bogus-command"}, nil, "unknown command"},
+	}
+	for _, tc := range cases {
+		err := run(context.Background(), append([]string{}, tc.args...), env(tc.env), nil, io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("%v %v: no error", tc.args, tc.env)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+			t.Errorf("%v %v: error %q should be one line naming %q", tc.args, tc.env, msg, tc.want)
+		}
+	}
+}
+
+var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServe runs `gatehouse serve` in-process and returns its URL and a
+// stop function that waits for a clean exit.
+func startServe(t *testing.T, dbPath string) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-db", dbPath}, env(nil), nil, io.Discard, logs)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := listenRE.FindStringSubmatch(logs.String()); m != nil {
+			stopped := false
+			return "http://" + m[1], func() {
+				if stopped {
+					return
+				}
+				stopped = true
+				cancel()
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Errorf("serve returned %v", err)
+					}
+				case <-time.After(15 * time.Second):
+					t.Fatal("serve did not stop")
+				}
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func noRedirects() *http.Client {
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func signup(t *testing.T, base, name string) {
+	t.Helper()
+	r, err := noRedirects().PostForm(base+"/signup", url.Values{"username": {name}, "email": {name + "@example.com"},
+		"password": {"correct horse battery"}, "password_confirm": {"correct horse battery"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("signup %s: %d", name, r.StatusCode)
+	}
+}
+
+func signinStatus(t *testing.T, base, name string) int {
+	t.Helper()
+	r, err := noRedirects().PostForm(base+"/signin", url.Values{"username": {name}, "password": {"correct horse battery"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	return r.StatusCode
+}
+
+// A graceful stop leaves auth.db alone (no -wal, no -shm), and a copy of
+// that file serves a new server.
+func TestGracefulStopLeavesCompleteFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "auth.db")
+	base, stop := startServe(t, path)
+	signup(t, base, "alice")
+	signup(t, base, "bob")
+	stop()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(path + suffix); !os.IsNotExist(err) {
+			t.Errorf("%s left after a clean stop", suffix)
+		}
+	}
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copyPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base2, stop2 := startServe(t, copyPath)
+	defer stop2()
+	for _, name := range []string{"alice", "bob"} {
+		if s := signinStatus(t, base2, name); s != http.StatusSeeOther {
+			t.Errorf("sign-in %s on the copy: %d", name, s)
+		}
+	}
+}
+
+// `gatehouse backup` copies a live database: the copy passes
+// integrity_check and serves sign-ins.
+func TestBackupCommandWhileServing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.db")
+	base, stop := startServe(t, path)
+	defer stop()
+	signup(t, base, "alice")
+	dest := filepath.Join(t.TempDir(), "backup.db")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"backup", "-db", path, dest}, env(nil), nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite3", dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var check string
+	if err := raw.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check = %q, %v", check, err)
+	}
+	raw.Close()
+	base2, stop2 := startServe(t, dest)
+	defer stop2()
+	if s := signinStatus(t, base2, "alice"); s != http.StatusSeeOther {
+		t.Fatalf("sign-in on the backup: %d", s)
+	}
+	// A second backup to the same file is refused; a missing source too.
+	if err := run(context.Background(), []string{"backup", "-db", path, dest}, env(nil), nil, io.Discard, io.Discard); err == nil {
+		t.Error("backup overwrote an existing file")
+	}
+	if err := run(context.Background(), []string{"backup", "-db", filepath.Join(t.TempDir(), "none.db"), dest + "2"}, env(nil), nil, io.Discard, io.Discard); err == nil {
+		t.Error("backup of a missing database succeeded")
+	}
+}
