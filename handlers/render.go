@@ -75,6 +75,7 @@ var errorMessages = map[int][2]string{
 	http.StatusForbidden:             {"Request refused", "This request came from another site, so it was refused. Go back to Gatehouse and try again from there."},
 	http.StatusRequestEntityTooLarge: {"Too much data", "The form sent more data than Gatehouse accepts. Shorten what you typed and try again."},
 	http.StatusBadRequest:            {"Bad request", "Gatehouse could not understand that request."},
+	http.StatusUnsupportedMediaType:  {"Not a form", "Gatehouse expected a form submission. Go back to the page and send the form again."},
 	http.StatusInternalServerError:   {"Something went wrong", "Gatehouse could not finish that request. It has been logged; please try again in a moment."},
 }
 
@@ -85,6 +86,7 @@ var jsonErrors = map[int]string{
 	http.StatusForbidden:             "forbidden",
 	http.StatusRequestEntityTooLarge: "request too large",
 	http.StatusBadRequest:            "bad request",
+	http.StatusUnsupportedMediaType:  "unsupported media type",
 	http.StatusInternalServerError:   "internal error",
 }
 
@@ -144,9 +146,14 @@ func (a *App) notFound(c *gin.Context) { a.errorPage(c, http.StatusNotFound) }
 func (a *App) methodNotAllowed(c *gin.Context) { a.errorPage(c, http.StatusMethodNotAllowed) }
 
 // bindError answers a form that could not be read: 413 when it was too
-// large, 400 otherwise. It reports whether it answered.
+// large, 415 when it was no form, 400 otherwise (also for a field sent
+// twice; see formShapeError). It reports whether it answered.
 func (a *App) bindError(c *gin.Context, err error) bool {
 	if err == nil {
+		if status := formShapeError(c.Request); status != 0 {
+			a.errorPage(c, status)
+			return true
+		}
 		return false
 	}
 	var tooBig *http.MaxBytesError
