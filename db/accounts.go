@@ -11,6 +11,36 @@ func (s *Store) DeleteUser(ctx context.Context, userID int64) error {
 	return oneRow(res, err)
 }
 
+// ChangePassword stores a new password hash and, in the same transaction,
+// ends every session of the user except keepSessionID (0 keeps none) and
+// voids unused reset links: whoever knew the old password, or held a
+// session or a link from before, is out. It returns how many sessions
+// ended; ErrNotFound when there is no such user.
+func (s *Store) ChangePassword(ctx context.Context, userID int64, hash string, keepSessionID int64) (int64, error) {
+	tx, err := s.write.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)
+	if err := oneRow(res, err); err != nil {
+		return 0, err
+	}
+	res, err = tx.ExecContext(ctx, `DELETE FROM user_sessions WHERE user_id = ? AND id <> ?`, userID, keepSessionID)
+	if err != nil {
+		return 0, err
+	}
+	ended, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM link_tokens WHERE user_id = ? AND kind = ? AND used_at IS NULL`, userID, TokenReset)
+	if err != nil {
+		return 0, err
+	}
+	return ended, tx.Commit()
+}
+
 // ListUsers returns every account, oldest first, for the admin commands.
 func (s *Store) ListUsers(ctx context.Context) ([]*User, error) {
 	var rows []userRow

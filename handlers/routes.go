@@ -45,6 +45,11 @@ func (a *App) routes() (*gin.Engine, error) {
 	// Signed-in pages: signed-out visitors go to sign-in with ?next=.
 	private := r.Group("/", a.requireUser)
 	private.GET("/dashboard", a.dashboard)
+	private.GET("/account", a.accountPage)
+	private.POST("/account/password", a.passwordSubmit)
+	private.POST("/account/delete", a.deleteSubmit)
+	private.GET("/account/sessions", a.sessionsPage)
+	private.POST("/account/sessions/revoke", a.revokeSubmit)
 
 	// JSON API: signed-out callers get 401 JSON.
 	api := r.Group("/api", a.requireUserJSON)

@@ -1,0 +1,286 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/binding"
+
+	"gatehouse/db"
+	"gatehouse/useragent"
+	"gatehouse/views"
+)
+
+// Account settings (product.md §7): the settings page, changing the
+// password, deleting the account, and the list of signed-in sessions. The
+// email change (POST /account/email) renders its errors with accountInvalid
+// and checks the password with checkCurrentPassword, both below.
+
+// passwordChangeForm is the change-password form as posted.
+type passwordChangeForm struct {
+	CurrentPassword    string `form:"current_password"`
+	NewPassword        string `form:"new_password"`
+	NewPasswordConfirm string `form:"new_password_confirm"`
+}
+
+// deleteAccountForm is the delete-account form as posted.
+type deleteAccountForm struct {
+	CurrentPassword string `form:"current_password"`
+}
+
+// revokeForm names the session to end: its id, or "others".
+type revokeForm struct {
+	ID string `form:"id"`
+}
+
+// Form ids of the account page. Each names a form, prefixes its field ids
+// and names its fragment ("password-form").
+const (
+	formPassword = "password"
+	formEmail    = "email"
+	formDelete   = "delete"
+)
+
+const (
+	msgCurrentPasswordRequired = "Enter your current password."
+	msgCurrentPasswordWrong    = "Your current password is not correct."
+
+	noticePasswordChanged = "Your password was changed."
+	noticeAccountDeleted  = "Your account was deleted."
+	noticeSessionEnded    = "That session was signed out."
+	noticeOthersEnded     = "You were signed out everywhere else."
+	noticeSignedOut       = "You have signed out."
+)
+
+const accountTitle = "Account settings"
+
+func (a *App) accountPage(c *gin.Context) {
+	a.render(c, http.StatusOK, views.PageAccount, a.data(c, accountTitle))
+}
+
+// accountInvalid shows the account page again with the errors of one of
+// its forms (form.ID says which): the whole page for a plain request, only
+// that form's fragment for htmx.
+func (a *App) accountInvalid(c *gin.Context, status int, form views.Form) {
+	d := a.data(c, accountTitle)
+	d.Form = form
+	a.renderForm(c, status, views.PageAccount, form.ID+"-form", d)
+}
+
+// checkCurrentPassword verifies the password a signed-in form asks for
+// before a sensitive change, and records what is wrong with it on the field
+// current_password of v.
+//
+// A wrong current password is a 422 with that field error, not the 401 of
+// product.md §3: the visitor is signed in (401 would say they are not, to
+// people and to scripts alike), and the mistake is in one field of a form
+// with other fields, so it belongs next to that field like any invalid
+// input. The answer still says nothing an attacker lacks: the account is
+// known to whoever holds the session.
+//
+// A stolen session must not become a way to guess the password, so every
+// wrong guess counts against the account's and the address's sign-in
+// throttle, and past the limit the form answers 429. It reports whether it
+// has answered the request (throttled, or an error); the caller then stops.
+func (a *App) checkCurrentPassword(c *gin.Context, v *validator, formID, pw string) (answered bool) {
+	if pw == "" {
+		v.check(false, "current_password", msgCurrentPasswordRequired)
+		return false
+	}
+	user := currentUser(c)
+	ctx := c.Request.Context()
+	keys := signinKeys(user.Username, c.ClientIP())
+	tctx := context.WithoutCancel(ctx)
+	if wait := a.reserveSignin(tctx, keys); wait > 0 {
+		a.log.Warn("password check throttled", "user_id", user.ID, "ip", c.ClientIP(), "retry_after", wait.Round(time.Second))
+		secs := int64((wait + time.Second - 1) / time.Second)
+		c.Header("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		var none validator
+		form := none.form(nil, throttledMessage(wait))
+		form.ID = formID
+		a.accountInvalid(c, http.StatusTooManyRequests, form)
+		return true
+	}
+	ok, _, err := a.hasher.Verify(ctx, pw, user.PasswordHash)
+	if err != nil {
+		a.cancelSignin(tctx, keys)
+		a.serverError(c, err)
+		return true
+	}
+	if !ok {
+		a.log.Warn("current password wrong", "user_id", user.ID, "ip", c.ClientIP(), "form", formID)
+		v.check(false, "current_password", msgCurrentPasswordWrong)
+		return false
+	}
+	a.cancelSignin(tctx, keys)
+	return false
+}
+
+// passwordSubmit changes the password. Every other session of the user
+// ends, and this one gets a new token: whoever had the old password, or a
+// copy of a cookie, is out.
+func (a *App) passwordSubmit(c *gin.Context) {
+	var f passwordChangeForm
+	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
+		return
+	}
+	user := currentUser(c)
+	var v validator
+	if a.checkCurrentPassword(c, &v, formPassword, f.CurrentPassword) {
+		return
+	}
+	v.add("new_password", passwordError(f.NewPassword, user.Username, user.Email))
+	v.add("new_password_confirm", confirmError(f.NewPassword, f.NewPasswordConfirm))
+	if !v.valid() {
+		form := v.form(nil, "")
+		form.ID = formPassword
+		a.accountInvalid(c, http.StatusUnprocessableEntity, form)
+		return
+	}
+
+	ctx := c.Request.Context()
+	hash, err := a.hasher.Hash(ctx, f.NewPassword)
+	if err != nil {
+		a.serverError(c, err)
+		return
+	}
+	sess := currentSession(c)
+	ended, err := a.store.ChangePassword(ctx, user.ID, hash, sess.ID)
+	if err != nil {
+		a.serverError(c, err)
+		return
+	}
+	// A privilege change: a new token for this session (RenewToken deletes
+	// the old one), and the user_sessions row follows it so revoking it
+	// later still removes the scs row.
+	if err := a.sessions.RenewToken(ctx); err != nil {
+		a.serverError(c, err)
+		return
+	}
+	if err := a.store.RekeySession(ctx, sess.ID, a.sessions.Token(ctx), a.sessions.Deadline(ctx)); err != nil {
+		a.serverError(c, err)
+		return
+	}
+	a.log.Info("password changed", "user_id", user.ID, "other_sessions_ended", ended)
+	a.setNotice(c, noticePasswordChanged)
+	a.redirect(c, "/account")
+}
+
+// deleteSubmit deletes the account with everything that belongs to it,
+// after the password confirms it is the owner.
+func (a *App) deleteSubmit(c *gin.Context) {
+	var f deleteAccountForm
+	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
+		return
+	}
+	user := currentUser(c)
+	var v validator
+	if a.checkCurrentPassword(c, &v, formDelete, f.CurrentPassword) {
+		return
+	}
+	if !v.valid() {
+		form := v.form(nil, "")
+		form.ID = formDelete
+		a.accountInvalid(c, http.StatusUnprocessableEntity, form)
+		return
+	}
+	ctx := c.Request.Context()
+	// Sessions and link tokens go with the user (ON DELETE CASCADE, and the
+	// trigger on user_sessions removes the scs rows). ErrNotFound means a
+	// parallel request deleted it first: the outcome is the same.
+	if err := a.store.DeleteUser(ctx, user.ID); err != nil && !errors.Is(err, db.ErrNotFound) {
+		a.serverError(c, err)
+		return
+	}
+	if err := a.sessions.Destroy(ctx); err != nil {
+		a.log.Error("destroy session", "err", err)
+	}
+	a.log.Info("account deleted", "user_id", user.ID, "username", user.Username)
+	// A fresh visitor session carries the notice, under a new token.
+	a.setNotice(c, noticeAccountDeleted)
+	a.redirect(c, "/")
+}
+
+// sessionsPage lists the user's live sessions, this one first.
+func (a *App) sessionsPage(c *gin.Context) {
+	user := currentUser(c)
+	cur := currentSession(c)
+	list, err := a.store.UserSessions(c.Request.Context(), user.ID, time.Now(), a.cfg.SessionIdle)
+	if err != nil {
+		a.serverError(c, err)
+		return
+	}
+	rows := make([]views.SessionRow, 0, len(list))
+	for _, s := range list {
+		row := views.SessionRow{
+			ID:        s.ID,
+			StartedAt: s.CreatedAt,
+			LastSeen:  s.LastSeenAt,
+			IP:        s.IP,
+			Browser:   useragent.Describe(s.UserAgent),
+			Current:   s.ID == cur.ID,
+		}
+		if row.Current {
+			rows = append([]views.SessionRow{row}, rows...)
+		} else {
+			rows = append(rows, row)
+		}
+	}
+	d := a.data(c, "Signed-in sessions")
+	d.Sessions = rows
+	a.render(c, http.StatusOK, views.PageSessions, d)
+}
+
+// revokeSubmit ends one of the user's sessions, or with id=others all but
+// this one. Ending this one is signing out. An id that is not one of the
+// user's live sessions gets 404, whether it belongs to someone else or to
+// nobody, and nothing is touched.
+func (a *App) revokeSubmit(c *gin.Context) {
+	var f revokeForm
+	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
+		return
+	}
+	user := currentUser(c)
+	cur := currentSession(c)
+	ctx := c.Request.Context()
+	if strings.TrimSpace(f.ID) == "others" {
+		n, err := a.store.DeleteUserSessions(ctx, user.ID, cur.ID)
+		if err != nil {
+			a.serverError(c, err)
+			return
+		}
+		a.log.Info("signed out everywhere else", "user_id", user.ID, "sessions_ended", n)
+		a.setNotice(c, noticeOthersEnded)
+		a.redirect(c, "/account/sessions")
+		return
+	}
+	id, err := strconv.ParseInt(strings.TrimSpace(f.ID), 10, 64)
+	if err != nil || id <= 0 {
+		a.notFound(c)
+		return
+	}
+	if id == cur.ID {
+		a.endSession(c)
+		a.log.Info("signed out", "user_id", user.ID)
+		a.setNotice(c, noticeSignedOut)
+		a.redirect(c, "/signin")
+		return
+	}
+	err = a.store.DeleteUserSession(ctx, user.ID, id)
+	if errors.Is(err, db.ErrNotFound) {
+		a.notFound(c)
+		return
+	}
+	if err != nil {
+		a.serverError(c, err)
+		return
+	}
+	a.log.Info("session revoked", "user_id", user.ID, "session_id", id)
+	a.setNotice(c, noticeSessionEnded)
+	a.redirect(c, "/account/sessions")
+}
