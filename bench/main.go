@@ -1,0 +1,178 @@
+// Command bench measures Gatehouse against the targets of product.md §9
+// and prints one table: go run ./bench [-quick] [-json out.json].
+//
+// It builds nothing by hand: it compiles the server with go build into a
+// temporary directory, runs it as a child process on a temporary database
+// (so its memory and CPU can be read from /proc), runs this same binary as
+// the baseline (a bare Gin handler rendering the same dashboard HTML), and
+// measures both over HTTP on loopback with the same client, in one run.
+// See docs/PERFORMANCE.md for what each figure means.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+)
+
+type options struct {
+	quick    bool
+	jsonPath string
+	conc     int           // concurrent clients for throughput runs
+	dur      time.Duration // length of one measured round
+	rounds   int           // interleaved rounds per comparison
+	users    int64         // users and sessions of the large database
+	starts   int           // cold starts measured
+	keep     bool
+}
+
+func main() {
+	var o options
+	flag.BoolVar(&o.quick, "quick", false, "short rounds and a 20,000-user large database, for trying it out")
+	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
+	flag.IntVar(&o.conc, "conc", 16, "concurrent keep-alive clients in the throughput runs")
+	flag.DurationVar(&o.dur, "dur", 0, "length of one measured round (default 4s, 1s with -quick)")
+	flag.IntVar(&o.rounds, "rounds", 0, "interleaved rounds per comparison (default 3, 2 with -quick)")
+	flag.Int64Var(&o.users, "users", 0, "users and sessions in the large database (default 1000000, 20000 with -quick)")
+	flag.IntVar(&o.starts, "starts", 0, "cold starts to measure (default 7, 3 with -quick)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, logs)")
+	baselineAddr := flag.String("baseline-addr", "", "internal: serve the baseline on this address")
+	baselineData := flag.String("baseline-data", "", "internal: the baseline's template data (JSON)")
+	flag.Parse()
+
+	if *baselineAddr != "" {
+		if err := serveBaseline(*baselineAddr, *baselineData); err != nil {
+			fmt.Fprintln(os.Stderr, "baseline:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	def := func(v *time.Duration, full, quick time.Duration) {
+		if *v == 0 {
+			*v = pick(o.quick, quick, full)
+		}
+	}
+	def(&o.dur, 4*time.Second, time.Second)
+	if o.rounds == 0 {
+		o.rounds = pick(o.quick, 2, 3)
+	}
+	if o.users == 0 {
+		o.users = pick[int64](o.quick, 20000, 1000000)
+	}
+	if o.starts == 0 {
+		o.starts = pick(o.quick, 3, 7)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := run(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	rep.print(os.Stdout)
+	if o.jsonPath != "" {
+		if err := rep.writeJSON(o.jsonPath); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if !rep.allPass() {
+		os.Exit(3)
+	}
+}
+
+func pick[T any](quick bool, q, full T) T {
+	if quick {
+		return q
+	}
+	return full
+}
+
+// logf reports progress on stderr, so stdout carries only the table.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+func run(ctx context.Context, o options) (*report, error) {
+	began := time.Now()
+	rep := &report{Machine: describeMachine(), Command: "go run ./bench " + strings.Join(os.Args[1:], " ")}
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if o.keep {
+		logf("keeping %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	logf("building gatehouse")
+	bin, err := buildGatehouse(root, dir)
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{o: o, dir: dir, bin: bin, self: self, rep: rep}
+
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"cold start and idle memory", b.coldStart},
+		{"signed-in page against the baseline", b.dashboard},
+		{"sign-in against raw argon2id", b.signinRate},
+		{"500 concurrent sign-ups", b.signups},
+		{"1,000 concurrent sign-ins", b.signinFlood},
+		{"page latency as data grows", b.scale},
+	}
+	defer b.stopAll()
+	for _, s := range steps {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		logf("%s", s.name)
+		if err := s.fn(ctx); err != nil {
+			rep.failed(s.name, err)
+			logf("%s: %v", s.name, err)
+		}
+	}
+	rep.Duration = time.Since(began).Round(time.Second).String()
+	return rep, nil
+}
+
+// describeMachine records what the figures were measured on.
+func describeMachine() machine {
+	m := machine{CPUs: runtime.NumCPU(), GoOS: runtime.GOOS, GoArch: runtime.GOARCH, Go: runtime.Version()}
+	m.CPUModel = firstField("/proc/cpuinfo", "model name")
+	m.MemTotal = firstField("/proc/meminfo", "MemTotal")
+	return m
+}
+
+func firstField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// moduleRoot finds the directory of go.mod, so the tool works from any
+// directory inside the repository.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the gatehouse module; run from the repository")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// buildGatehouse compiles the server exactly as a user would, into dir.
+func buildGatehouse(root, dir string) (string, error) {
+	bin := filepath.Join(dir, "gatehouse")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = root
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build: %w", err)
+	}
+	return bin, nil
+}
+
+// process is a server running as a child process, so its memory and CPU
+// can be read from /proc without the load generator's own counted in.
+type process struct {
+	cmd     *exec.Cmd
+	url     string
+	started time.Time // just before exec
+	ready   time.Duration
+	logPath string
+}
+
+// freePort asks the kernel for a free loopback port. Another program could
+// take it before the server binds it; on a benchmark machine that does not
+// happen in practice, and start reports it if it does.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr, nil
+}
+
+// startProcess runs bin with args (where "ADDR" is replaced by a free
+// port) and waits until readyPath answers 200. Its log goes to a file, so
+// the load generator spends nothing reading it; cold start is measured
+// from just before exec to that first answer.
+func startProcess(bin string, args []string, readyPath, logPath string, env []string) (*process, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	full := make([]string, len(args))
+	for i, a := range args {
+		full[i] = strings.ReplaceAll(a, "ADDR", addr)
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, full...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.Env = append(os.Environ(), env...)
+	p := &process{cmd: cmd, url: "http://" + addr, logPath: logPath}
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	p.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	deadline := p.started.Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("%s exited at start; log:\n%s", filepath.Base(bin), tail(logPath))
+		default:
+		}
+		resp, err := client.Get(p.url + readyPath)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				p.ready = time.Since(p.started)
+				return p, nil
+			}
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	p.stop()
+	return nil, fmt.Errorf("%s did not answer %s within 30s; log:\n%s", filepath.Base(bin), readyPath, tail(logPath))
+}
+
+// stop ends the server the way an operator does (SIGTERM) and waits for
+// its graceful stop.
+func (p *process) stop() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		for {
+			if err := p.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+				close(done)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+// memKiB reads a "Vm..." line (VmRSS, VmHWM) of /proc/PID/status in KiB.
+func memKiB(pid int, field string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s not in /proc/%d/status", field, pid)
+}
+
+// clkTck is the kernel's clock tick for /proc times; 100 on every Linux
+// configuration Go supports in practice.
+const clkTck = 100
+
+// cpuTime is the user+system CPU time a process has used so far.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may contain spaces; fields after it are
+	// counted from the closing parenthesis.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("bad /proc stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clkTck, nil
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// waitCtx sleeps for d unless ctx ends first.
+func waitCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

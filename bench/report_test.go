@@ -1,0 +1,49 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestReportTable(t *testing.T) {
+	var r report
+	r.info("baseline throughput", 12345.6, "req/s", "")
+	r.atLeast("ratio", 0.42, "", 0.5, "too slow")
+	r.below("peak RSS", 100, "MiB", 256, "")
+	var b strings.Builder
+	r.print(&b)
+	out := b.String()
+	for _, want := range []string{
+		"| 1 | baseline throughput | 12346 req/s |  |  |  |",
+		"| 2 | ratio | 0.42 | >= 0.5 | FAIL | too slow |",
+		"| 3 | peak RSS | 100.0 MiB | < 256.0 | pass |  |",
+		"SOME TARGETS FAILED",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if r.allPass() {
+		t.Error("allPass with a failing row")
+	}
+}
+
+func TestNum(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 0.5: "0.5", 1.25: "1.25", 2: "2", 150: "150.0", 4321.4: "4321"} {
+		if got := num(v); got != want {
+			t.Errorf("num(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestFailedRowIsOneLine(t *testing.T) {
+	var r report
+	r.failed("step", errorString("gatehouse exited; log:\nline one | x\n\nline two\n"))
+	if got, want := r.Rows[0].Note, "error: gatehouse exited; log: / line one ¦ x / line two"; got != want {
+		t.Errorf("note = %q, want %q", got, want)
+	}
+}
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
