@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	netmail "net/mail"
 	"net/url"
 	"strings"
 	"time"
+
+	"gatehouse/mail"
 )
 
 // envName is the environment variable of a flag: -session-idle is
@@ -130,4 +133,27 @@ func parseProxies(raw string) ([]string, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// mailConfig checks -smtp-url and -mail-from. An empty -smtp-url is valid:
+// mail then goes to the log. Errors never repeat the SMTP URL, which may
+// hold a password.
+func (c *serveConfig) mailConfig(base *url.URL) (mail.Config, error) {
+	if c.SMTPURL != "" {
+		if _, err := mail.ParseURL(c.SMTPURL); err != nil {
+			return mail.Config{}, fmt.Errorf("-smtp-url (%s): %v", envName("smtp-url"), err)
+		}
+	}
+	from := c.MailFrom
+	if from == "" {
+		from = "gatehouse@" + base.Hostname()
+	}
+	addr, err := netmail.ParseAddress(from)
+	if err != nil || !strings.Contains(addr.Address, "@") {
+		if c.MailFrom == "" {
+			return mail.Config{}, fmt.Errorf("the default sender %q (gatehouse@ + the host of -base-url) is not a valid address; set -mail-from (%s)", from, envName("mail-from"))
+		}
+		return mail.Config{}, fmt.Errorf("invalid value %q for -mail-from (%s): want an address such as gatehouse@example.com or \"Gatehouse <gatehouse@example.com>\"", from, envName("mail-from"))
+	}
+	return mail.Config{URL: c.SMTPURL, From: from}, nil
 }

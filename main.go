@@ -20,6 +20,7 @@ import (
 
 	"gatehouse/db"
 	"gatehouse/handlers"
+	"gatehouse/mail"
 	"gatehouse/password"
 )
 
@@ -70,7 +71,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
+	mailCfg, err := cfg.mailConfig(baseURL)
+	if err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	sender, err := mail.New(mailCfg, logger)
+	if err != nil {
+		return err
+	}
+	if mailCfg.URL == "" {
+		logger.Warn("no SMTP server set (-smtp-url): mail, links included, is written to this log; fine for trying Gatehouse out, not for production")
+	} else {
+		u, _ := mail.ParseURL(mailCfg.URL) // checked above
+		logger.Info("mail via SMTP", "server", u.Scheme+"://"+u.Host, "from", mailCfg.From)
+	}
 
 	store, err := db.Open(ctx, cfg.DB, db.Options{})
 	if err != nil {
@@ -92,6 +107,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		SessionIdle:     cfg.SessionIdle,
 		TrustedProxies:  proxies,
 		Logger:          logger,
+		Mail:            sender,
 	}, store, hasher)
 	if err != nil {
 		return err
@@ -129,6 +145,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		logger.Warn("requests still running at the end of the grace period", "err", err)
 	}
+	// Mail queued by the last requests is sent (or times out) before the
+	// database closes.
+	app.Wait()
 	stopCleanup()
 	return nil
 }

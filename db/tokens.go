@@ -212,8 +212,9 @@ func (s *Store) UseEmailToken(ctx context.Context, token string, now time.Time) 
 }
 
 // ResetPassword opens a reset link in one transaction: the token is used,
-// the password hash replaced and every session of the user ended (the
-// trigger removes their scs rows), or nothing happens. It returns the token,
+// the password hash replaced, the address marked verified (the link
+// reached it) and every session of the user ended (the trigger removes
+// their scs rows), or nothing happens. It returns the token,
 // which names the user.
 func (s *Store) ResetPassword(ctx context.Context, token, passwordHash string, now time.Time) (*LinkToken, error) {
 	tx, err := s.write.BeginTxx(ctx, nil)
@@ -225,7 +226,10 @@ func (s *Store) ResetPassword(ctx context.Context, token, passwordHash string, n
 	if err != nil {
 		return nil, err
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, passwordHash, t.UserID)
+	// The link reached the address, so the address is verified as well.
+	res, err := tx.ExecContext(ctx, `
+		UPDATE users SET password_hash = ?, email_verified_at = coalesce(email_verified_at, ?)
+		WHERE id = ?`, passwordHash, now.Unix(), t.UserID)
 	if err := oneRow(res, err); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"gatehouse/db"
+	"gatehouse/mail"
 	"gatehouse/password"
 	"gatehouse/static"
 	"gatehouse/throttle"
@@ -30,6 +31,9 @@ type Config struct {
 	// Throttle counts failed sign-ins per account and per client address;
 	// nil means an in-memory one with product.md §6's limits.
 	Throttle throttle.Limiter
+	// Mail sends verification, reset and email-change mail; nil writes
+	// each mail to the log (mail.LogSender).
+	Mail mail.Sender
 }
 
 // App holds everything a handler needs: one struct, built once in main.
@@ -42,6 +46,7 @@ type App struct {
 	views      *views.Views
 	engine     *gin.Engine
 	touchEvery time.Duration
+	mail       *mailer
 }
 
 // New builds the App and its routes.
@@ -76,6 +81,9 @@ func New(cfg Config, store *db.Store, hasher *password.Hasher) (*App, error) {
 	a.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		a.log.Error("session store", "err", err, "path", r.URL.Path)
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+	}
+	if a.mail, err = newMailer(cfg); err != nil {
+		return nil, err
 	}
 	if a.engine, err = a.routes(); err != nil {
 		return nil, err
@@ -132,6 +140,11 @@ func (a *App) RunCleanup(ctx context.Context, interval time.Duration) {
 				a.log.Error("session cleanup", "err", err)
 			} else if n > 0 {
 				a.log.Info("session cleanup", "ended", n)
+			}
+			// Used and expired link tokens stay a week, so a late click is
+			// told "expired" or "already used" instead of "not valid".
+			if _, err := a.store.DeleteExpiredTokens(ctx, time.Now().Add(-7*24*time.Hour)); err != nil {
+				a.log.Error("link token cleanup", "err", err)
 			}
 		}
 	}

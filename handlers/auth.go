@@ -95,6 +95,7 @@ func (a *App) signupSubmit(c *gin.Context) {
 		return
 	}
 	a.log.Info("account created", "user_id", user.ID, "username", user.Username)
+	a.sendVerification(user)
 	if err := a.startSession(c, user, false); err != nil {
 		a.serverError(c, err)
 		return

@@ -42,11 +42,22 @@ func (a *App) routes() (*gin.Engine, error) {
 	// Sign-out works signed in or out (signed out it just redirects).
 	r.POST("/signout", a.signout)
 
+	// Links from mail, and the password reset that sends one: signed in or
+	// out alike, since a link may be opened in another browser. Resending
+	// a verification link needs the signed-in account (it says so itself).
+	r.GET("/verify", a.verifyEmail)
+	r.POST("/verify/resend", a.verifyResend)
+	r.GET("/forgot", a.forgotPage)
+	r.POST("/forgot", a.forgotSubmit)
+	r.GET("/reset", a.resetPage)
+	r.POST("/reset", a.resetSubmit)
+
 	// Signed-in pages: signed-out visitors go to sign-in with ?next=.
 	private := r.Group("/", a.requireUser)
 	private.GET("/dashboard", a.dashboard)
 	private.GET("/account", a.accountPage)
 	private.POST("/account/password", a.passwordSubmit)
+	private.POST("/account/email", a.emailSubmit)
 	private.POST("/account/delete", a.deleteSubmit)
 	private.GET("/account/sessions", a.sessionsPage)
 	private.POST("/account/sessions/revoke", a.revokeSubmit)

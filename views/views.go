@@ -30,9 +30,13 @@ const (
 	PageError     = "error"
 	PageAccount   = "account"
 	PageSessions  = "sessions"
+	PageForgot    = "forgot"
+	PageReset     = "reset"
+	PageLink      = "link" // a link from a mail that cannot be used
 )
 
-var pages = []string{PageHome, PageSignup, PageSignin, PageDashboard, PageError, PageAccount, PageSessions}
+var pages = []string{PageHome, PageSignup, PageSignin, PageDashboard, PageError, PageAccount, PageSessions,
+	PageForgot, PageReset, PageLink}
 
 // Register adds page names defined outside this file (by other features)
 // before New is called.
@@ -52,6 +56,15 @@ type Data struct {
 	Error   ErrorInfo
 	// Sessions lists the user's signed-in sessions (the sessions page).
 	Sessions []SessionRow
+	// Link is the state of the pages reached from, or sending, mail links.
+	Link LinkInfo
+}
+
+// LinkInfo fills the forgot, reset and bad-link pages.
+type LinkInfo struct {
+	Token string // the reset token, carried in a hidden field
+	Sent  bool   // the forgot form was accepted: show the one same answer
+	Kind  string // of a bad link: "verify" or "reset", to offer a new one
 }
 
 // FormOf returns the page's form with that id: the submitted one (with its

@@ -1,0 +1,176 @@
+package handlers
+
+import (
+	"context"
+	"net/url"
+	"sync"
+	"time"
+
+	"gatehouse/db"
+	"gatehouse/mail"
+	"gatehouse/throttle"
+	"gatehouse/views"
+)
+
+// How long links in mail work (product.md §7).
+const (
+	verifyLinkTTL = 24 * time.Hour
+	resetLinkTTL  = time.Hour
+)
+
+// mailTimeout bounds one background mail job (lookups, token, SMTP). The
+// SMTP sender has its own shorter timeout; this is the backstop.
+const mailTimeout = 30 * time.Second
+
+// Limits on mail a visitor can cause (product.md §7).
+const (
+	resendPerMinute = 1 // verification resends per account
+	resendPerHour   = 5
+	forgotPerHour   = 3 // reset mails per address
+)
+
+// mailer sends the app's mail in the background, so a slow or failing mail
+// server never holds up or fails the page, and /forgot answers in the same
+// time whether or not an account exists. wg lets shutdown wait for mail in
+// flight (App.Wait).
+type mailer struct {
+	sender mail.Sender
+	tmpl   *views.Mails
+	wg     sync.WaitGroup
+	// Sliding windows; a resend must pass both.
+	resendMinute, resendHour throttle.Limiter
+	forgot                   throttle.Limiter
+}
+
+func newMailer(cfg Config) (*mailer, error) {
+	tmpl, err := views.NewMails()
+	if err != nil {
+		return nil, err
+	}
+	sender := cfg.Mail
+	if sender == nil {
+		sender = &mail.LogSender{Logger: cfg.Logger}
+	}
+	return &mailer{
+		sender:       sender,
+		tmpl:         tmpl,
+		resendMinute: throttle.NewMemory(throttle.Options{Limit: resendPerMinute, Window: time.Minute}),
+		resendHour:   throttle.NewMemory(throttle.Options{Limit: resendPerHour, Window: time.Hour}),
+		forgot:       throttle.NewMemory(throttle.Options{Limit: forgotPerHour, Window: time.Hour}),
+	}, nil
+}
+
+// Wait blocks until every mail job started so far has finished (sent,
+// failed or timed out). main calls it after the HTTP server has stopped,
+// before closing the database; tests call it before asserting that no
+// mail was sent.
+func (a *App) Wait() { a.mail.wg.Wait() }
+
+// background runs job outside the request, with its own deadline, and logs
+// its error. Errors must carry no token: jobs log what they did themselves.
+func (a *App) background(what string, job func(ctx context.Context) error) {
+	a.mail.wg.Add(1)
+	go func() {
+		defer a.mail.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), mailTimeout)
+		defer cancel()
+		if err := job(ctx); err != nil {
+			a.log.Error("mail failed", "mail", what, "err", err)
+		}
+	}()
+}
+
+// link is an absolute URL under the base URL: path?token=token.
+func (a *App) link(path, token string) string {
+	u := *a.cfg.BaseURL
+	u.Path = path
+	u.RawQuery = url.Values{"token": {token}}.Encode()
+	return u.String()
+}
+
+// siteURL is the base URL as mails name it.
+func (a *App) siteURL() string { return a.cfg.BaseURL.String() }
+
+// sendMail renders mail name for d and sends it to d.Email. It logs the
+// recipient and kind, never the link (the LogSender, used without SMTP,
+// is the one place a link is logged, on purpose).
+func (a *App) sendMail(ctx context.Context, name string, userID int64, d views.MailData) error {
+	d.SiteURL = a.siteURL()
+	subject, text, html, err := a.mail.tmpl.Render(name, d)
+	if err != nil {
+		return err
+	}
+	err = a.mail.sender.Send(ctx, mail.Message{To: d.Email, Subject: subject, Text: text, HTML: html, Link: d.Link})
+	if err != nil {
+		return err
+	}
+	a.log.Info("mail sent", "mail", name, "user_id", userID, "to", d.Email)
+	return nil
+}
+
+// sendVerification mails user a new verification link, in the background.
+func (a *App) sendVerification(user *db.User) {
+	a.background(views.MailVerify, func(ctx context.Context) error {
+		now := timeNow()
+		token, err := a.store.CreateLinkToken(ctx, user.ID, db.TokenVerify, "", now, now.Add(verifyLinkTTL))
+		if err != nil {
+			return err
+		}
+		return a.sendMail(ctx, views.MailVerify, user.ID, views.MailData{
+			Username: user.Username, Email: user.Email,
+			Link: a.link("/verify", token), Valid: "24 hours",
+		})
+	})
+}
+
+// sendReset mails a reset link to the account with that address, if there
+// is one, in the background: the request does the same work either way.
+func (a *App) sendReset(email string) {
+	a.background(views.MailReset, func(ctx context.Context) error {
+		user, err := a.store.UserByEmail(ctx, email)
+		if err == db.ErrNotFound {
+			a.log.Info("password reset asked for an unknown address")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		now := timeNow()
+		token, err := a.store.CreateLinkToken(ctx, user.ID, db.TokenReset, "", now, now.Add(resetLinkTTL))
+		if err != nil {
+			return err
+		}
+		return a.sendMail(ctx, views.MailReset, user.ID, views.MailData{
+			Username: user.Username, Email: user.Email,
+			Link: a.link("/reset", token), Valid: "1 hour",
+		})
+	})
+}
+
+// sendEmailChange mails the confirmation link to the new address and a
+// notice to the old one, in the background.
+func (a *App) sendEmailChange(user *db.User, newEmail string) {
+	a.background(views.MailEmailChange, func(ctx context.Context) error {
+		now := timeNow()
+		token, err := a.store.CreateLinkToken(ctx, user.ID, db.TokenEmailChange, newEmail, now, now.Add(verifyLinkTTL))
+		if err != nil {
+			return err
+		}
+		err = a.sendMail(ctx, views.MailEmailChange, user.ID, views.MailData{
+			Username: user.Username, Email: newEmail, NewEmail: newEmail,
+			Link: a.link("/verify", token), Valid: "24 hours",
+		})
+		// The notice goes out even if the confirmation failed: the owner of
+		// the old address should hear of the attempt either way.
+		forgot := *a.cfg.BaseURL
+		forgot.Path = "/forgot"
+		nerr := a.sendMail(ctx, views.MailEmailChangeNotice, user.ID, views.MailData{
+			Username: user.Username, Email: user.Email, NewEmail: newEmail,
+			Link: forgot.String(),
+		})
+		if err != nil {
+			return err
+		}
+		return nerr
+	})
+}

@@ -1,0 +1,158 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/binding"
+
+	"gatehouse/db"
+	"gatehouse/views"
+)
+
+// forgotForm asks for a reset link.
+type forgotForm struct {
+	Email string `form:"email"`
+}
+
+// resetForm sets a new password with a reset link's token.
+type resetForm struct {
+	Token              string `form:"token"`
+	NewPassword        string `form:"new_password"`
+	NewPasswordConfirm string `form:"new_password_confirm"`
+}
+
+const noticePasswordReset = "Your password was reset. Sign in with your new password."
+
+// forgotPage works signed in too: someone signed in on one device may
+// have forgotten the password another device asks for.
+func (a *App) forgotPage(c *gin.Context) {
+	a.renderForm(c, http.StatusOK, views.PageForgot, "forgot-form", a.data(c, "Forgot your password?"))
+}
+
+// forgotSubmit answers every well-formed address with the same page, in
+// the same time: the lookup, the token and the mail all happen in the
+// background, and past three requests an hour for one address nothing is
+// sent but the page is the same (a 429 would tell that the account
+// exists). Only a malformed address gets an error (422): no account can
+// have it, so saying so tells nothing.
+func (a *App) forgotSubmit(c *gin.Context) {
+	var f forgotForm
+	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
+		return
+	}
+	email := normalizeEmail(f.Email)
+	var v validator
+	v.add("email", emailError(email))
+	if !v.valid() {
+		d := a.data(c, "Forgot your password?")
+		d.Form = v.form(map[string]string{"email": f.Email}, "")
+		a.renderForm(c, http.StatusUnprocessableEntity, views.PageForgot, "forgot-form", d)
+		return
+	}
+	wait, err := a.mail.forgot.Reserve(c.Request.Context(), "email:"+email)
+	switch {
+	case err != nil:
+		a.log.Error("reset mail throttle", "err", err)
+	case wait > 0:
+		a.log.Warn("reset mail not sent: too many requests for one address", "retry_after", wait)
+	default:
+		a.sendReset(email)
+	}
+	d := a.data(c, "Forgot your password?")
+	d.Link.Sent = true
+	a.renderForm(c, http.StatusOK, views.PageForgot, "forgot-form", d)
+}
+
+// resetPage shows the new-password form of a live reset link. Opening the
+// page does not use the link; setting the password does.
+func (a *App) resetPage(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	token := c.Query("token")
+	if len(token) != tokenLength {
+		a.badLink(c, views.MailReset, db.ErrNotFound)
+		return
+	}
+	if _, err := a.store.PeekLinkToken(c.Request.Context(), token, timeNow(), db.TokenReset); err != nil {
+		if isLinkError(err) {
+			a.badLink(c, views.MailReset, err)
+			return
+		}
+		a.serverError(c, err)
+		return
+	}
+	d := a.data(c, "Choose a new password")
+	d.Link.Token = token
+	a.renderForm(c, http.StatusOK, views.PageReset, "reset-form", d)
+}
+
+// resetSubmit sets the new password, uses the link, and ends every session
+// of the account, all in one transaction; then the user signs in afresh.
+func (a *App) resetSubmit(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	var f resetForm
+	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
+		return
+	}
+	ctx := c.Request.Context()
+	if len(f.Token) != tokenLength {
+		a.resetLinkFailed(c, f.Token, db.ErrNotFound)
+		return
+	}
+	t, err := a.store.PeekLinkToken(ctx, f.Token, timeNow(), db.TokenReset)
+	if err != nil {
+		a.resetLinkFailed(c, f.Token, err)
+		return
+	}
+	user, err := a.store.UserByID(ctx, t.UserID)
+	if err != nil {
+		a.resetLinkFailed(c, f.Token, err)
+		return
+	}
+	var v validator
+	v.add("new_password", passwordError(f.NewPassword, user.Username, user.Email))
+	v.add("new_password_confirm", confirmError(f.NewPassword, f.NewPasswordConfirm))
+	if !v.valid() {
+		d := a.data(c, "Choose a new password")
+		d.Form = v.form(nil, "")
+		d.Link.Token = f.Token
+		a.renderForm(c, http.StatusUnprocessableEntity, views.PageReset, "reset-form", d)
+		return
+	}
+	hash, err := a.hasher.Hash(ctx, f.NewPassword)
+	if err != nil {
+		a.serverError(c, err)
+		return
+	}
+	// The link is used here, not above: of two submits, one wins.
+	if _, err := a.store.ResetPassword(ctx, f.Token, hash, timeNow()); err != nil {
+		a.resetLinkFailed(c, f.Token, err)
+		return
+	}
+	a.log.Info("password reset", "user_id", user.ID)
+	if cur := currentUser(c); cur != nil && cur.ID == user.ID {
+		// This browser's session was among those ended: drop it here too,
+		// so the notice below travels under a fresh token.
+		if err := a.sessions.Destroy(ctx); err != nil {
+			a.log.Error("destroy session", "err", err)
+		}
+	}
+	a.setNotice(c, noticePasswordReset)
+	a.redirect(c, "/signin")
+}
+
+// resetLinkFailed answers a reset submit whose link cannot be used. htmx
+// would not show a 400 or 410 page in place of the form, so it is sent to
+// the link's page, which explains.
+func (a *App) resetLinkFailed(c *gin.Context, token string, err error) {
+	if !isLinkError(err) {
+		a.serverError(c, err)
+		return
+	}
+	if isHTMX(c) {
+		a.redirect(c, "/reset?"+url.Values{"token": {token}}.Encode())
+		return
+	}
+	a.badLink(c, views.MailReset, err)
+}
