@@ -111,6 +111,8 @@ func Start(t testing.TB, opts Options) *Server {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
+		// Background mail jobs use the store: let them finish first.
+		app.Wait()
 		store.Close()
 	})
 	return s
