@@ -270,7 +270,9 @@ func (a *App) signinFailed(c *gin.Context, status int, f signinForm, v *validato
 	if f.Remember == "on" {
 		remember = "on"
 	}
-	d.Form = v.form(map[string]string{"username": strings.TrimSpace(f.Username), "remember": remember}, message)
+	// Echo what was typed, but never bytes that are not UTF-8.
+	login := strings.ToValidUTF8(strings.TrimSpace(f.Username), "\uFFFD")
+	d.Form = v.form(map[string]string{"username": login, "remember": remember}, message)
 	a.renderForm(c, status, views.PageSignin, "signin-form", d)
 }
 

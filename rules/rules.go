@@ -67,7 +67,9 @@ func EmailError(e string) string {
 		return MsgEmailRequired
 	case len(e) > 254:
 		return MsgEmailLength
-	case !utf8.ValidString(e) || strings.ContainsAny(e, " \t\r\n<>,;\"\x00"):
+	// U+FFFD is what lowercasing makes of invalid UTF-8: no real address
+	// has it.
+	case !utf8.ValidString(e) || strings.ContainsAny(e, " \t\r\n<>,;\"\x00\uFFFD"):
 		return MsgEmailFormat
 	}
 	addr, err := mail.ParseAddress(e)
