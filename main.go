@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, args, getenv, stderr)
 	case "backup":
 		return backup(ctx, args, getenv, stdout)
+	case "user":
+		return user(ctx, args, getenv, stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		printHelp(stdout)
 		return nil
@@ -182,6 +184,7 @@ func printHelp(w io.Writer) {
 Usage:
   gatehouse [serve] [flags]            run the web server (the default command)
   gatehouse backup -db SRC DEST        copy a live database consistently to DEST
+  gatehouse user COMMAND -db FILE ...  manage accounts (see "user commands" below)
   gatehouse help                       show this help
 
 Every flag -some-name can also be set with GATEHOUSE_SOME_NAME; a flag wins
@@ -195,6 +198,7 @@ serve flags:
 backup flags:
   -db FILE   (GATEHOUSE_DB)   database to copy (default "auth.db")
 `)
+	printUserHelp(w)
 }
 
 func printFlags(w io.Writer, fs *flag.FlagSet) {

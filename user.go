@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"gatehouse/db"
+	"gatehouse/password"
+	"gatehouse/rules"
+)
+
+// userCommand is one `gatehouse user` subcommand: its arguments after -db,
+// and what it does.
+type userCommand struct {
+	args    []string // names of the positional arguments, for the usage line
+	summary string
+	run     func(ctx context.Context, s *db.Store, args []string, stdin io.Reader, stdout, stderr io.Writer) error
+}
+
+// userCommands are the admin commands of product.md §7, in help order.
+var userCommands = []struct {
+	name string
+	cmd  userCommand
+}{
+	{"list", userCommand{nil, "list every account", userList}},
+	{"add", userCommand{[]string{"USERNAME", "EMAIL"}, "create an account; password from stdin (one line)", userAdd}},
+	{"set-password", userCommand{[]string{"USERNAME"}, "set a new password from stdin (one line); ends the user's sessions", userSetPassword}},
+	{"delete", userCommand{[]string{"USERNAME"}, "delete an account with its sessions and links", userDelete}},
+	{"signout", userCommand{[]string{"USERNAME"}, "end every session of the user", userSignout}},
+	{"verify", userCommand{[]string{"USERNAME"}, "mark the user's email address as verified", userVerify}},
+}
+
+// userUsage is the usage line of one subcommand.
+func userUsage(name string, c userCommand) string {
+	return strings.TrimSpace("gatehouse user " + name + " -db FILE " + strings.Join(c.args, " "))
+}
+
+// user runs `gatehouse user SUBCOMMAND -db FILE ARGS...`. Each subcommand
+// opens the database itself, so it is safe while the server runs: SQLite
+// serialises the writes and the busy timeout makes this wait for the
+// server's lock instead of failing. Errors are one line (main prefixes
+// "gatehouse:"), and the exit status is non-zero.
+func user(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: gatehouse user list|add|set-password|delete|signout|verify -db FILE ... (see 'gatehouse help')")
+	}
+	name, args := args[0], args[1:]
+	var cmd *userCommand
+	for i := range userCommands {
+		if userCommands[i].name == name {
+			cmd = &userCommands[i].cmd
+		}
+	}
+	if cmd == nil {
+		return fmt.Errorf("unknown command 'user %s' (see 'gatehouse help')", name)
+	}
+	fs := flag.NewFlagSet("user "+name, flag.ContinueOnError)
+	path := fs.String("db", "auth.db", "database file (must exist)")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() != len(cmd.args) {
+		return fmt.Errorf("usage: %s", userUsage(name, *cmd))
+	}
+	// MustExist: a mistyped path must not create an empty database.
+	store, err := db.Open(ctx, *path, db.Options{MustExist: true})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return cmd.run(ctx, store, fs.Args(), stdin, stdout, stderr)
+}
+
+// userList prints a table of every account.
+func userList(ctx context.Context, s *db.Store, _ []string, _ io.Reader, stdout, _ io.Writer) error {
+	users, err := s.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tVERIFIED\tCREATED")
+	for _, u := range users {
+		verified := "no"
+		if u.EmailVerified() {
+			verified = "yes"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", u.ID, u.Username, u.Email, verified, u.CreatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// userAdd creates an account with the password read from stdin, under the
+// sign-up rules. The address starts unverified, as after a sign-up.
+func userAdd(ctx context.Context, s *db.Store, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	username, email := rules.NormalizeUsername(args[0]), rules.NormalizeEmail(args[1])
+	if msg := rules.UsernameError(username); msg != "" {
+		return fmt.Errorf("bad username %q: %s", args[0], msg)
+	}
+	if msg := rules.EmailError(email); msg != "" {
+		return fmt.Errorf("bad email address %q: %s", args[1], msg)
+	}
+	// Checked before the password is asked for, so a clash is told at once;
+	// CreateUser checks again under the write lock.
+	if taken, err := s.UsernameTaken(ctx, username); err != nil {
+		return err
+	} else if taken {
+		return errUsernameTaken(username)
+	}
+	if taken, err := s.EmailTaken(ctx, email); err != nil {
+		return err
+	} else if taken {
+		return errEmailTaken(email)
+	}
+	hash, err := newPasswordHash(ctx, stdin, stderr, username, email)
+	if err != nil {
+		return err
+	}
+	u, err := s.CreateUser(ctx, username, email, hash, time.Now().UTC())
+	switch {
+	case errors.Is(err, db.ErrDuplicateUsername):
+		return errUsernameTaken(username)
+	case errors.Is(err, db.ErrDuplicateEmail):
+		return errEmailTaken(email)
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(stdout, "created user %s <%s> (id %d)\n", u.Username, u.Email, u.ID)
+	return nil
+}
+
+func errUsernameTaken(u string) error { return fmt.Errorf("username %q is taken", u) }
+
+func errEmailTaken(e string) error {
+	return fmt.Errorf("email address %q is used by another account", e)
+}
+
+// userSetPassword replaces a user's password with one read from stdin and
+// ends all their sessions, as a reset link does: an admin sets a password
+// when the old one is lost or known to someone else.
+func userSetPassword(ctx context.Context, s *db.Store, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	u, err := findUser(ctx, s, args[0])
+	if err != nil {
+		return err
+	}
+	hash, err := newPasswordHash(ctx, stdin, stderr, u.Username, u.Email)
+	if err != nil {
+		return err
+	}
+	ended, err := s.ChangePassword(ctx, u.ID, hash, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "password of %s changed; %s ended\n", u.Username, plural(ended, "session"))
+	return nil
+}
+
+// userDelete deletes an account; its sessions and link tokens go with it.
+func userDelete(ctx context.Context, s *db.Store, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	u, err := findUser(ctx, s, args[0])
+	if err != nil {
+		return err
+	}
+	if err := s.DeleteUser(ctx, u.ID); errors.Is(err, db.ErrNotFound) {
+		return errUnknownUser(args[0])
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deleted user %s <%s>\n", u.Username, u.Email)
+	return nil
+}
+
+// userSignout ends every session of a user: their next request is signed out.
+func userSignout(ctx context.Context, s *db.Store, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	u, err := findUser(ctx, s, args[0])
+	if err != nil {
+		return err
+	}
+	n, err := s.DeleteUserSessions(ctx, u.ID, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "signed out %s: %s ended\n", u.Username, plural(n, "session"))
+	return nil
+}
+
+// userVerify marks a user's address verified, as opening the link would.
+func userVerify(ctx context.Context, s *db.Store, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	u, err := findUser(ctx, s, args[0])
+	if err != nil {
+		return err
+	}
+	if err := s.MarkEmailVerified(ctx, u.ID, time.Now()); errors.Is(err, db.ErrNotFound) {
+		return errUnknownUser(args[0])
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "email address %s of %s is verified\n", u.Email, u.Username)
+	return nil
+}
+
+// findUser looks a user up by username or, as sign-in does, by email
+// address, without regard to case.
+func findUser(ctx context.Context, s *db.Store, login string) (*db.User, error) {
+	key := strings.ToLower(strings.TrimSpace(login))
+	var u *db.User
+	var err error
+	if strings.Contains(key, "@") {
+		u, err = s.UserByEmail(ctx, key)
+	} else {
+		u, err = s.UserByUsername(ctx, key)
+	}
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, errUnknownUser(login)
+	}
+	return u, err
+}
+
+func errUnknownUser(login string) error { return fmt.Errorf("unknown user %q", login) }
+
+// maxPasswordLine bounds what is read from stdin: far more than the
+// longest allowed password, so an overlong one gets the rule's message.
+const maxPasswordLine = 4096
+
+// newPasswordHash reads one line from stdin, checks it against the sign-up
+// rules and hashes it with the OWASP parameters, as the server would.
+// Only the line ending is removed: spaces may be part of a password.
+func newPasswordHash(ctx context.Context, stdin io.Reader, stderr io.Writer, username, email string) (string, error) {
+	if stdin == nil {
+		return "", errors.New("no password: give it on standard input, one line")
+	}
+	if f, ok := stdin.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			fmt.Fprintf(stderr, "New password for %s (typing is shown; or pipe it in): ", username)
+		}
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, maxPasswordLine)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from standard input: %w", err)
+	}
+	if errors.Is(err, io.EOF) && len(line) == maxPasswordLine {
+		return "", fmt.Errorf("bad password: %s", rules.MsgPasswordLong)
+	}
+	pw := strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if pw == "" {
+		return "", errors.New("no password: give it on standard input, one line")
+	}
+	if msg := rules.PasswordError(pw, username, email); msg != "" {
+		return "", fmt.Errorf("bad password: %s", msg)
+	}
+	return password.NewHasher(password.OWASP, 1).Hash(ctx, pw)
+}
+
+// plural says "1 session" or "3 sessions".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// printUserHelp is the "user commands" part of `gatehouse help`.
+func printUserHelp(w io.Writer) {
+	fmt.Fprint(w, `
+user commands (safe while the server runs; -db must come right after the command):
+`)
+	for _, c := range userCommands {
+		fmt.Fprintf(w, "  %-52s %s\n", userUsage(c.name, c.cmd), c.cmd.summary)
+	}
+	fmt.Fprint(w, `  -db FILE   (GATEHOUSE_DB)   database to change; it must exist (default "auth.db")
+`)
+}
