@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// userCmd runs `gatehouse user ARGS...` in-process with stdin, and returns
+// its output and error.
+func userCmd(t *testing.T, stdin string, getenv func(string) string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), append([]string{"user"}, args...), getenv, strings.NewReader(stdin), &out, &errOut)
+	if err != nil && strings.Contains(err.Error(), "\n") {
+		t.Errorf("user %v: error is more than one line: %q", args, err)
+	}
+	return out.String(), err
+}
+
+// mustUser runs a user command that must succeed.
+func mustUser(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	out, err := userCmd(t, stdin, env(nil), args...)
+	if err != nil {
+		t.Fatalf("user %v: %v", args, err)
+	}
+	return out
+}
+
+// browser is a cookie-keeping client that does not follow redirects.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: base, c: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) do(method, path string, form url.Values) (int, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, b.base+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	s, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(s)
+}
+
+func (b *browser) signin(login, pw string) int {
+	b.t.Helper()
+	status, _ := b.do("POST", "/signin", url.Values{"username": {login}, "password": {pw}})
+	return status
+}
+
+const cliPW = "correct horse battery"
+
+// TestUserCommandsAgainstLiveServer runs every admin command while the real
+// server (run "serve") is up on the same file, and checks the effect over
+// HTTP.
+func TestUserCommandsAgainstLiveServer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.db")
+	base, stop := startServe(t, path)
+	defer stop()
+	signup(t, base, "alice") // password cliPW
+	alice := newBrowser(t, base)
+	if s := alice.signin("alice", cliPW); s != http.StatusSeeOther {
+		t.Fatalf("alice signin: %d", s)
+	}
+
+	out := mustUser(t, "", "list", "-db", path)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || strings.Fields(lines[0])[0] != "ID" || !strings.Contains(out, "VERIFIED") || !strings.Contains(out, "CREATED") {
+		t.Fatalf("list:\n%s", out)
+	}
+	if f := strings.Fields(lines[1]); len(f) != 5 || f[0] != "1" || f[1] != "alice" || f[2] != "alice@example.com" || f[3] != "no" || !strings.HasPrefix(f[4], "20") {
+		t.Fatalf("list row %q", lines[1])
+	}
+
+	// verify: the account page says so.
+	mustUser(t, "", "verify", "-db", path, "alice")
+	if _, body := alice.do("GET", "/account", nil); !strings.Contains(body, `badge-ok">Verified`) {
+		t.Error("after user verify, /account does not show Verified")
+	}
+	if out := mustUser(t, "", "list", "-db", path); !strings.Contains(out, " yes ") {
+		t.Errorf("list after verify:\n%s", out)
+	}
+
+	// signout: the server answers alice signed-out.
+	if s, _ := alice.do("GET", "/dashboard", nil); s != http.StatusOK {
+		t.Fatalf("alice before signout: %d", s)
+	}
+	out = mustUser(t, "", "signout", "-db", path, "alice")
+	// One from the sign-up, one from the sign-in.
+	if !strings.Contains(out, "2 sessions ended") {
+		t.Errorf("signout said %q", out)
+	}
+	if s, _ := alice.do("GET", "/dashboard", nil); s != http.StatusSeeOther {
+		t.Errorf("alice after user signout: %d, want 303", s)
+	}
+
+	// set-password: the new one signs in, the old one does not, and the
+	// sessions from before are over.
+	if s := alice.signin("alice", cliPW); s != http.StatusSeeOther {
+		t.Fatal("sign in again")
+	}
+	mustUser(t, "a brand new secret\n", "set-password", "-db", path, "alice")
+	if s, _ := alice.do("GET", "/dashboard", nil); s != http.StatusSeeOther {
+		t.Errorf("session survived set-password: %d", s)
+	}
+	if s := newBrowser(t, base).signin("alice", cliPW); s != http.StatusUnauthorized {
+		t.Errorf("old password after set-password: %d, want 401", s)
+	}
+	if s := newBrowser(t, base).signin("ALICE@example.com", "a brand new secret"); s != http.StatusSeeOther {
+		t.Errorf("new password after set-password: %d, want 303", s)
+	}
+
+	// add: the account signs in over HTTP; CRLF line ends are fine and
+	// inner spaces are kept.
+	out = mustUser(t, "  spaced out password \r\n", "add", "-db", path, " Bob ", "Bob@Example.com")
+	if !strings.Contains(out, "created user bob <bob@example.com>") {
+		t.Errorf("add said %q", out)
+	}
+	if s := newBrowser(t, base).signin("bob", "  spaced out password "); s != http.StatusSeeOther {
+		t.Errorf("bob signin: %d", s)
+	}
+
+	// delete: bob can no longer sign in, and is gone from the list.
+	bob := newBrowser(t, base)
+	bob.signin("bob", "  spaced out password ")
+	mustUser(t, "", "delete", "-db", path, "bob")
+	if s, _ := bob.do("GET", "/dashboard", nil); s != http.StatusSeeOther {
+		t.Errorf("bob's session survived delete: %d", s)
+	}
+	if s := newBrowser(t, base).signin("bob", "  spaced out password "); s != http.StatusUnauthorized {
+		t.Errorf("bob signin after delete: %d, want 401", s)
+	}
+	if out := mustUser(t, "", "list", "-db", path); strings.Contains(out, "bob") {
+		t.Errorf("list after delete:\n%s", out)
+	}
+
+	// GATEHOUSE_DB stands in for -db.
+	out, err := userCmd(t, "", env(map[string]string{"GATEHOUSE_DB": path}), "list")
+	if err != nil || !strings.Contains(out, "alice") {
+		t.Errorf("list with GATEHOUSE_DB: %v\n%s", err, out)
+	}
+}
+
+// TestUserCommandErrors: each failure is one clear line, and changes
+// nothing.
+func TestUserCommandErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.db")
+	base, stop := startServe(t, path)
+	defer stop()
+	signup(t, base, "alice")
+	missing := filepath.Join(t.TempDir(), "none.db")
+	tests := []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"", nil, "usage: gatehouse user"},
+		{"", []string{"frobnicate", "-db", path}, "unknown command 'user frobnicate'"},
+		{"", []string{"list", "-db", missing}, "does not exist"},
+		{"", []string{"add", "-db", path, "bob"}, "usage: gatehouse user add -db FILE USERNAME EMAIL"},
+		{"", []string{"delete", "-db", path}, "usage: gatehouse user delete -db FILE USERNAME"},
+		{"", []string{"delete", "alice", "-db", path}, "usage: gatehouse user delete -db FILE USERNAME"},
+		{"", []string{"list", "-db", path, "-bogus"}, "flag provided but not defined: -bogus"},
+		{cliPW + "\n", []string{"add", "-db", path, "alice", "other@example.com"}, `username "alice" is taken`},
+		{cliPW + "\n", []string{"add", "-db", path, "carol", "ALICE@example.com"}, `email address "alice@example.com" is used by another account`},
+		{cliPW + "\n", []string{"add", "-db", path, "x", "x@example.com"}, "bad username \"x\": Username must be 3 to 31 characters long."},
+		{cliPW + "\n", []string{"add", "-db", path, "carol", "not-an-address"}, "bad email address \"not-an-address\": Enter an email address like name@example.com."},
+		{"short\n", []string{"add", "-db", path, "carol", "carol@example.com"}, "bad password: Password must be at least 8 characters."},
+		{"password123\n", []string{"add", "-db", path, "carol", "carol@example.com"}, "bad password: That password is one of the most common ones. Choose another."},
+		{"carol@example.com\n", []string{"add", "-db", path, "carol", "carol@example.com"}, "bad password: Password must not be your username or email address."},
+		{strings.Repeat("x", 300) + "\n", []string{"add", "-db", path, "carol", "carol@example.com"}, "bad password: Password must be at most 256 characters."},
+		{strings.Repeat("x", 5000), []string{"add", "-db", path, "carol", "carol@example.com"}, "bad password: Password must be at most 256 characters."},
+		{"", []string{"add", "-db", path, "carol", "carol@example.com"}, "no password"},
+		{"\n", []string{"set-password", "-db", path, "alice"}, "no password"},
+		{"short\n", []string{"set-password", "-db", path, "alice"}, "bad password: Password must be at least 8 characters."},
+		{cliPW + "\n", []string{"set-password", "-db", path, "nobody"}, `unknown user "nobody"`},
+		{"", []string{"delete", "-db", path, "nobody"}, `unknown user "nobody"`},
+		{"", []string{"signout", "-db", path, "nobody"}, `unknown user "nobody"`},
+		{"", []string{"verify", "-db", path, "nobody@example.com"}, `unknown user "nobody@example.com"`},
+	}
+	for _, tc := range tests {
+		_, err := userCmd(t, tc.stdin, env(nil), tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("user %v: error %v, want one containing %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Error("a user command created a missing database")
+	}
+	out := mustUser(t, "", "list", "-db", path)
+	if strings.Count(strings.TrimSpace(out), "\n") != 1 || strings.Contains(out, "carol") {
+		t.Errorf("a failed command changed the accounts:\n%s", out)
+	}
+	if s := signinStatus(t, base, "alice"); s != http.StatusSeeOther {
+		t.Errorf("alice's password changed by a failed set-password: %d", s)
+	}
+}
+
+// TestUserAddWhileSigningUp: admin commands and the server write the same
+// file at once; every write lands.
+func TestUserAddWhileSigningUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.db")
+	base, stop := startServe(t, path)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 8; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("web%d", i)
+			r, err := http.PostForm(base+"/signup", url.Values{"username": {name}, "email": {name + "@example.com"},
+				"password": {cliPW}, "password_confirm": {cliPW}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			r.Body.Close()
+			// The default client follows the 303 to the dashboard.
+			if r.StatusCode != http.StatusOK {
+				errs <- fmt.Errorf("signup %s: %d", name, r.StatusCode)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("cli%d", i)
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"user", "add", "-db", path, name, name + "@example.com"}, env(nil),
+				strings.NewReader(cliPW+"\n"), &out, io.Discard)
+			if err != nil {
+				errs <- fmt.Errorf("user add %s: %v", name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	out := mustUser(t, "", "list", "-db", path)
+	if n := strings.Count(strings.TrimSpace(out), "\n"); n != 16 {
+		t.Errorf("%d accounts, want 16:\n%s", n, out)
+	}
+	for i := 0; i < 8; i++ {
+		if s := signinStatus(t, base, fmt.Sprintf("cli%d", i)); s != http.StatusSeeOther {
+			t.Errorf("cli%d cannot sign in: %d", i, s)
+		}
+	}
+}
+
+// TestUserExitStatus runs the real binary's main: 0 on success, non-zero
+// with one line on stderr on failure.
+func TestUserExitStatus(t *testing.T) {
+	if os.Getenv("GATEHOUSE_TEST_RUN_MAIN") == "1" {
+		// The child: be the gatehouse command.
+		os.Args = append([]string{"gatehouse"}, strings.Split(os.Getenv("GATEHOUSE_TEST_ARGS"), "\x1f")...)
+		main()
+		os.Exit(0)
+	}
+	path := filepath.Join(t.TempDir(), "auth.db")
+	base, stop := startServe(t, path)
+	signup(t, base, "alice")
+	stop()
+	child := func(stdin string, args ...string) (int, string, string) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestUserExitStatus$")
+		cmd.Env = append(os.Environ(), "GATEHOUSE_TEST_RUN_MAIN=1", "GATEHOUSE_TEST_ARGS="+strings.Join(args, "\x1f"))
+		cmd.Stdin = strings.NewReader(stdin)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), out.String(), errOut.String()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, out.String(), errOut.String()
+	}
+	if code, out, _ := child(cliPW+"\n", "user", "add", "-db", path, "bob", "bob@example.com"); code != 0 || !strings.Contains(out, "created user bob") {
+		t.Errorf("add: exit %d, out %q", code, out)
+	}
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"", []string{"user", "signout", "-db", path, "nobody"}, `gatehouse: unknown user "nobody"`},
+		{cliPW + "\n", []string{"user", "add", "-db", path, "bob", "bob2@example.com"}, `gatehouse: username "bob" is taken`},
+		{"short\n", []string{"user", "set-password", "-db", path, "alice"}, "gatehouse: bad password: Password must be at least 8 characters."},
+	} {
+		code, _, stderr := child(tc.stdin, tc.args...)
+		if code == 0 || strings.TrimSpace(stderr) != tc.want || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want non-zero and the one line %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
