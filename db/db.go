@@ -50,9 +50,18 @@ type Options struct {
 // migrates it to the current schema. A database from a newer version is
 // refused untouched.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	if opts.MustExist {
-		if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); err != nil {
+		if opts.MustExist {
 			return nil, fmt.Errorf("%w: %s", ErrNoDatabase, path)
+		}
+		// The file holds password hashes: readable by its owner only.
+		// SQLite gives -wal and -shm the same permissions.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil && !os.IsExist(err) {
+			return nil, fmt.Errorf("create %s: %w", path, err)
+		}
+		if f != nil {
+			f.Close()
 		}
 	}
 	// Pragmas live in the DSN so that every pooled connection gets them.

@@ -264,3 +264,14 @@ func TestCloseLeavesNoWAL(t *testing.T) {
 		}
 	}
 }
+
+func TestNewFileIsPrivate(t *testing.T) {
+	_, path := openTemp(t)
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o600 {
+		t.Fatalf("new database has mode %o, want 600", perm)
+	}
+}
