@@ -126,13 +126,17 @@ func closedLoop(client *http.Client, pid int, workers int, d time.Duration, want
 	return total
 }
 
-// postForm sends one form and returns the status (0 on a transport error).
-func postForm(ctx context.Context, client *http.Client, target string, form url.Values) (int, error) {
+// postForm sends one form and returns the status (0 on a transport error);
+// headers are pairs of name, value.
+func postForm(ctx context.Context, client *http.Client, target string, form url.Values, headers ...string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err

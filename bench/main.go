@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -30,6 +31,7 @@ type options struct {
 	users    int64         // users and sessions of the large database
 	starts   int           // cold starts measured
 	keep     bool
+	only     string // comma-separated step keys; empty runs all
 }
 
 func main() {
@@ -42,6 +44,7 @@ func main() {
 	flag.Int64Var(&o.users, "users", 0, "users and sessions in the large database (default 1000000, 20000 with -quick)")
 	flag.IntVar(&o.starts, "starts", 0, "cold starts to measure (default 7, 3 with -quick)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, logs)")
+	flag.StringVar(&o.only, "only", "", "run only these steps, comma-separated: cold,page,signin,signups,flood,scale (flood needs signups)")
 	baselineAddr := flag.String("baseline-addr", "", "internal: serve the baseline on this address")
 	baselineData := flag.String("baseline-data", "", "internal: the baseline's template data (JSON)")
 	flag.Parse()
@@ -127,21 +130,13 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 	b := &bench{o: o, dir: dir, bin: bin, self: self, rep: rep}
 
-	steps := []struct {
-		name string
-		fn   func(context.Context) error
-	}{
-		{"cold start and idle memory", b.coldStart},
-		{"signed-in page against the baseline", b.dashboard},
-		{"sign-in against raw argon2id", b.signinRate},
-		{"500 concurrent sign-ups", b.signups},
-		{"1,000 concurrent sign-ins", b.signinFlood},
-		{"page latency as data grows", b.scale},
-	}
 	defer b.stopAll()
-	for _, s := range steps {
+	for _, s := range b.steps() {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), s.key) {
+			continue
 		}
 		logf("%s", s.name)
 		if err := s.fn(ctx); err != nil {
@@ -151,6 +146,24 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 	rep.Duration = time.Since(began).Round(time.Second).String()
 	return rep, nil
+}
+
+type step struct {
+	key, name string
+	fn        func(context.Context) error
+}
+
+// steps are the measurements in the order they run. The sign-in flood
+// signs in to the accounts the sign-up step made.
+func (b *bench) steps() []step {
+	return []step{
+		{"cold", "cold start and idle memory", b.coldStart},
+		{"page", "signed-in page against the baseline", b.dashboard},
+		{"signin", "sign-in against raw argon2id", b.signinRate},
+		{"signups", "500 concurrent sign-ups", b.signups},
+		{"flood", "1,000 concurrent sign-ins", b.signinFlood},
+		{"scale", "page latency as data grows", b.scale},
+	}
 }
 
 // describeMachine records what the figures were measured on.

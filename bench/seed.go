@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
 	_ "github.com/mattn/go-sqlite3"
 
 	"gatehouse/db"
@@ -30,7 +29,8 @@ func seedToken(secret []byte, i int64) string {
 // session, writing straight into SQLite in large transactions: the rows
 // Gatehouse itself would write (a users row with an argon2id PHC string, a
 // user_sessions row with the token's hash, and the scs row holding
-// {"sid": id} under the token's hash), so the cookies work as real ones.
+// {"sid": id} under the token's hash, in Gatehouse's session codec), so
+// the cookies work as real ones.
 // last_seen_at lies in the future by ahead, so that no request during the
 // measurement triggers the once-a-minute last-seen write at either size.
 func seed(ctx context.Context, path string, n int64, phc string, secret []byte, ahead time.Duration) error {
@@ -97,7 +97,7 @@ func seedBatch(ctx context.Context, conn *sql.DB, lo, hi int64, phc string, secr
 		if _, err := sessions.ExecContext(ctx, i, i, hash, now.Unix(), seen, expires.Unix()); err != nil {
 			return err
 		}
-		data, err := scs.GobCodec{}.Encode(expires, map[string]interface{}{"sid": i})
+		data, err := db.SessionCodec{}.Encode(expires, map[string]interface{}{"sid": i})
 		if err != nil {
 			return err
 		}
