@@ -164,7 +164,7 @@ func (a *App) signupValidate(c *gin.Context) {
 		return
 	}
 	d := views.Data{Field: views.Field{Name: field, Error: msg}}
-	a.write(c, http.StatusOK, views.PageSignup, "field-error", d)
+	a.write(c, http.StatusOK, views.PageSignup, "inline-error", d)
 }
 
 func (a *App) signinPage(c *gin.Context) {

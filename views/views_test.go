@@ -101,3 +101,16 @@ func TestHumanDuration(t *testing.T) {
 }
 
 func parseDuration(s string) (d time.Duration, err error) { return time.ParseDuration(s) }
+
+// The inline-check answer is the field's error slot and nothing else.
+func TestInlineErrorFragment(t *testing.T) {
+	v := testViews(t)
+	var buf bytes.Buffer
+	if err := v.Render(&buf, PageSignup, "inline-error", Data{Field: Field{Name: "email", Error: "Bad."}}); err != nil {
+		t.Fatal(err)
+	}
+	want := `<p class="field-error" id="email-error" data-for="email" aria-live="polite">Bad.</p>`
+	if strings.TrimSpace(buf.String()) != want {
+		t.Fatalf("got %q, want %q", buf.String(), want)
+	}
+}
