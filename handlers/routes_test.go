@@ -124,3 +124,15 @@ func TestHealthzFailsWithoutDatabase(t *testing.T) {
 		t.Fatalf("status = %d, want 503", r.StatusCode)
 	}
 }
+
+// HEAD is answered like GET, without a body.
+func TestHeadLikeGet(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{})
+	c := srv.NewClient(t)
+	for path, want := range map[string]int{"/healthz": 200, "/": 200, "/dashboard": 303, "/nope": 404} {
+		r := c.Do(http.MethodHead, path, nil)
+		if r.StatusCode != want || r.Body != "" {
+			t.Errorf("HEAD %s: %d with %d bytes, want %d and no body", path, r.StatusCode, len(r.Body), want)
+		}
+	}
+}
