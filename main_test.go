@@ -111,11 +111,16 @@ func (s *syncBuffer) String() string {
 // stop function that waits for a clean exit.
 func startServe(t *testing.T, dbPath string) (string, func()) {
 	t.Helper()
+	return startWith(t, []string{"serve", "-addr", "127.0.0.1:0", "-db", dbPath})
+}
+
+func startWith(t *testing.T, args []string) (string, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-db", dbPath}, env(nil), nil, io.Discard, logs)
+		done <- run(ctx, args, env(nil), nil, io.Discard, logs)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -239,5 +244,24 @@ func TestBackupCommandWhileServing(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"backup", "-db", filepath.Join(t.TempDir(), "none.db"), dest + "2"}, env(nil), nil, io.Discard, io.Discard); err == nil {
 		t.Error("backup of a missing database succeeded")
+	}
+}
+
+// gatehouse with no command is gatehouse serve, and GATEHOUSE_* variables
+// configure it.
+func TestNoCommandServes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.db")
+	base, stop := startWith(t, []string{"-addr", "127.0.0.1:0", "-db", path})
+	defer stop()
+	r, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("healthz %d", r.StatusCode)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not created: %v", err)
 	}
 }
