@@ -57,17 +57,9 @@ func (a *App) signupSubmit(c *gin.Context) {
 	// Cheap uniqueness checks before the expensive hash; CreateUser checks
 	// again under the write lock.
 	if v.valid() {
-		if taken, err := a.store.UsernameTaken(ctx, f.Username); err != nil {
+		if err := a.checkTaken(ctx, &v, f.Username, f.Email); err != nil {
 			a.serverError(c, err)
 			return
-		} else {
-			v.check(!taken, "username", msgUsernameTaken)
-		}
-		if taken, err := a.store.EmailTaken(ctx, f.Email); err != nil {
-			a.serverError(c, err)
-			return
-		} else {
-			v.check(!taken, "email", msgEmailTaken)
 		}
 	}
 	if !v.valid() {
@@ -101,6 +93,21 @@ func (a *App) signupSubmit(c *gin.Context) {
 		return
 	}
 	a.redirect(c, "/dashboard")
+}
+
+// checkTaken records an error for a username or email already in use.
+func (a *App) checkTaken(ctx context.Context, v *validator, username, email string) error {
+	taken, err := a.store.UsernameTaken(ctx, username)
+	if err != nil {
+		return err
+	}
+	v.check(!taken, "username", msgUsernameTaken)
+	taken, err = a.store.EmailTaken(ctx, email)
+	if err != nil {
+		return err
+	}
+	v.check(!taken, "email", msgEmailTaken)
+	return nil
 }
 
 // signupInvalid shows the sign-up form again with its errors (422).
