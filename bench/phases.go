@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -229,9 +230,11 @@ func (b *bench) dashboard(ctx context.Context) error {
 	getLoad(client, gh.pid(), gh.url+"/dashboard", b.o.conc, b.o.dur/4, cookieOf)
 	getLoad(client, base.pid(), base.url+"/dashboard", b.o.conc, b.o.dur/4, cookieOf)
 	var ghRes, baseRes loadResult
+	var ratios []float64 // of each pair of adjacent rounds
 	for r := range b.o.rounds {
-		runG := func() { ghRes.add(getLoad(client, gh.pid(), gh.url+"/dashboard", b.o.conc, b.o.dur, cookieOf)) }
-		runB := func() { baseRes.add(getLoad(client, base.pid(), base.url+"/dashboard", b.o.conc, b.o.dur, cookieOf)) }
+		var g, bl loadResult
+		runG := func() { g = getLoad(client, gh.pid(), gh.url+"/dashboard", b.o.conc, b.o.dur, cookieOf) }
+		runB := func() { bl = getLoad(client, base.pid(), base.url+"/dashboard", b.o.conc, b.o.dur, cookieOf) }
 		if r%2 == 0 {
 			runB()
 			runG()
@@ -239,7 +242,11 @@ func (b *bench) dashboard(ctx context.Context) error {
 			runG()
 			runB()
 		}
+		ghRes.add(g)
+		baseRes.add(bl)
+		ratios = append(ratios, g.rps()/bl.rps())
 	}
+	slices.Sort(ratios)
 	ghRes.sort()
 	baseRes.sort()
 	if ghRes.Errors+baseRes.Errors > 0 {
@@ -256,7 +263,10 @@ func (b *bench) dashboard(ctx context.Context) error {
 		fmt.Sprintf("p99 %.2f ms", ms(percentile(ghRes.Latencies, 0.99))))
 	b.rep.info("server CPU per request: Gatehouse / baseline", perReq(ghRes), "µs",
 		fmt.Sprintf("baseline %.1f µs (from /proc, user+system)", perReq(baseRes)))
-	b.rep.atLeast("signed-in page throughput / baseline", ghRes.rps()/baseRes.rps(), "", 0.5, "product.md §9")
+	// The median of the pairs' ratios: a burst of other work on the machine
+	// spoils one pair, not the verdict. The pooled ratio is shown beside it.
+	b.rep.atLeast("signed-in page throughput / baseline", ratios[len(ratios)/2], "", 0.5,
+		fmt.Sprintf("product.md §9; median of %d round pairs (%s), pooled %.3f", len(ratios), joinNums(ratios), ghRes.rps()/baseRes.rps()))
 	return nil
 }
 
@@ -292,12 +302,16 @@ func (b *bench) signinRate(ctx context.Context) error {
 	closedLoop(client, gh.pid(), workers, b.o.dur/4, http.StatusSeeOther, mk) // warm-up
 	var raw, hashes float64
 	var signin loadResult
+	var ratios []float64
 	for range b.o.rounds {
 		n, d := rawHashes(runtime.NumCPU(), b.o.dur)
 		hashes += float64(n)
 		raw += d.Seconds()
-		signin.add(closedLoop(client, gh.pid(), workers, b.o.dur, http.StatusSeeOther, mk))
+		res := closedLoop(client, gh.pid(), workers, b.o.dur, http.StatusSeeOther, mk)
+		signin.add(res)
+		ratios = append(ratios, res.rps()/(float64(n)/d.Seconds()))
 	}
+	slices.Sort(ratios)
 	if signin.Errors > 0 {
 		return fmt.Errorf("sign-in load: %d answers were not 303", signin.Errors)
 	}
@@ -307,7 +321,8 @@ func (b *bench) signinRate(ctx context.Context) error {
 	signin.sort()
 	b.rep.info("sign-in throughput", signin.rps(), "req/s",
 		fmt.Sprintf("POST /signin → 303, %d clients; p50 %.0f ms", workers, ms(percentile(signin.Latencies, 0.5))))
-	b.rep.atLeast("sign-in throughput / raw hash rate", signin.rps()/rawRate, "", 0.9, "product.md §9")
+	b.rep.atLeast("sign-in throughput / raw hash rate", ratios[len(ratios)/2], "", 0.9,
+		fmt.Sprintf("product.md §9; median of %d round pairs (%s), pooled %.3f", len(ratios), joinNums(ratios), signin.rps()/rawRate))
 	return nil
 }
 
@@ -454,7 +469,9 @@ func (b *bench) scale(ctx context.Context) error {
 		defer b.stop(s.p)
 	}
 	client := &http.Client{Transport: newTransport(1), CheckRedirect: noRedirect, Timeout: time.Minute}
+	var ratios []float64
 	for r := range b.o.rounds + 1 {
+		var roundP50 []float64
 		for _, s := range sides {
 			d := b.o.dur
 			if r == 0 {
@@ -471,9 +488,15 @@ func (b *bench) scale(ctx context.Context) error {
 			}
 			if r > 0 {
 				s.res.add(res)
+				res.sort()
+				roundP50 = append(roundP50, ms(percentile(res.Latencies, 0.5)))
 			}
 		}
+		if r > 0 {
+			ratios = append(ratios, roundP50[1]/roundP50[0])
+		}
 	}
+	slices.Sort(ratios)
 	for _, s := range sides {
 		s.res.sort()
 	}
@@ -483,6 +506,15 @@ func (b *bench) scale(ctx context.Context) error {
 		fmt.Sprintf("p99 %.2f ms; 1 client, a different session each request", p99(sides[0])))
 	b.rep.info(fmt.Sprintf("page latency p50, %d users/sessions", large), p50(sides[1]), "ms",
 		fmt.Sprintf("p99 %.2f ms", p99(sides[1])))
-	b.rep.atMost(fmt.Sprintf("latency p50 ratio %d / %d", large, small), p50(sides[1])/p50(sides[0]), "", 1.2, "product.md §9")
+	b.rep.atMost(fmt.Sprintf("latency p50 ratio %d / %d", large, small), ratios[len(ratios)/2], "", 1.2,
+		fmt.Sprintf("product.md §9; median of %d round pairs (%s), pooled %.3f", len(ratios), joinNums(ratios), p50(sides[1])/p50(sides[0])))
 	return nil
+}
+
+func joinNums(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = num(x)
+	}
+	return strings.Join(parts, ", ")
 }
