@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/internal/apptest"
+)
+
+// App is a running Gatehouse (the real stack on a temp database) seen
+// through a test-only front door on its own loopback port. The front door
+// records each request (method, path, whether htmx sent it, status) and
+// can hold requests back to make the server slow. The product itself is
+// never slowed.
+type App struct {
+	*apptest.Server
+	URL string // the front door; tabs use this
+
+	mu    sync.Mutex
+	hits  []Hit
+	delay func(r *http.Request, form url.Values) time.Duration
+}
+
+// Hit is one request the browser made.
+type Hit struct {
+	Method, Path string
+	HTMX         bool
+	Status       int
+	Form         url.Values
+}
+
+// startApp runs Gatehouse and its front door for the length of the test.
+func startApp(t testing.TB, opts apptest.Options) *App {
+	t.Helper()
+	a := &App{Server: apptest.Start(t, opts)}
+	inner := a.Server.App.Handler()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var form url.Values
+		if r.Method == http.MethodPost && r.Body != nil {
+			// Read the form for the record and for delay rules, then
+			// hand the server the same bytes.
+			b, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			form, _ = url.ParseQuery(string(b))
+		}
+		a.mu.Lock()
+		delay := a.delay
+		a.mu.Unlock()
+		if delay != nil {
+			if d := delay(r, form); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-r.Context().Done():
+					a.record(Hit{Method: r.Method, Path: r.URL.Path, HTMX: r.Header.Get("HX-Request") == "true", Status: 499, Form: form})
+					return
+				}
+			}
+		}
+		sw := &statusRecorder{ResponseWriter: w}
+		inner.ServeHTTP(sw, r)
+		a.record(Hit{Method: r.Method, Path: r.URL.Path, HTMX: r.Header.Get("HX-Request") == "true", Status: sw.status, Form: form})
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	a.URL = "http://" + ln.Addr().String()
+	return a
+}
+
+func (a *App) record(h Hit) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.hits = append(a.hits, h)
+}
+
+// SetDelay holds back the requests f says to, by the duration it returns.
+func (a *App) SetDelay(f func(r *http.Request, form url.Values) time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.delay = f
+}
+
+// Hits returns the requests with this method and path, in order.
+func (a *App) Hits(method, path string) []Hit {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []Hit
+	for _, h := range a.hits {
+		if h.Method == method && h.Path == path {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// LastHit returns the last request with this method and path.
+func (a *App) LastHit(t testing.TB, method, path string) Hit {
+	t.Helper()
+	hs := a.Hits(method, path)
+	if len(hs) == 0 {
+		t.Fatalf("no %s %s request was made", method, path)
+	}
+	return hs[len(hs)-1]
+}
+
+// statusRecorder remembers the status the server answered.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// checkHit fails unless the last request to method path was answered with
+// status, and (with JavaScript) was sent by htmx, or (without) was not.
+func checkHit(t testing.TB, a *App, method, path string, status int, js bool) {
+	t.Helper()
+	h := a.LastHit(t, method, path)
+	if h.Status != status {
+		t.Errorf("%s %s answered %d, want %d", method, path, h.Status, status)
+	}
+	if h.HTMX != js {
+		t.Errorf("%s %s: HX-Request sent = %v, want %v (JavaScript on = %v)", method, path, h.HTMX, js, js)
+	}
+}
