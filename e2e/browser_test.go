@@ -262,7 +262,7 @@ func (tb *Tab) value(sel string) string {
 func (tb *Tab) focused() string {
 	tb.t.Helper()
 	return eval[string](tb, `(function(){var e=document.activeElement;if(!e||e===document.body)return "body";`+
-		`return e.id?"#"+e.id:e.tagName.toLowerCase()+":"+(e.textContent||"").trim().replace(/\s+/g," ")})()`)
+		`return e.id?"#"+e.id:e.tagName.toLowerCase()+":"+(e.innerText||"").trim().replace(/\s+/g," ")})()`)
 }
 
 // fill types a value into an input the way a user does: focus, clear,
@@ -285,6 +285,15 @@ func (tb *Tab) keys(k string) {
 func (tb *Tab) click(sel string) {
 	tb.t.Helper()
 	tb.do(chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
+// doubleClick presses the mouse twice in quick succession on an element,
+// as an impatient user does: two clicks, the second with click count 2.
+func (tb *Tab) doubleClick(sel string) {
+	tb.t.Helper()
+	xy := eval[[]float64](tb, fmt.Sprintf(`(function(){var r=document.querySelector(%q).getBoundingClientRect();`+
+		`return [r.left+r.width/2, r.top+r.height/2]})()`, sel))
+	tb.do(chromedp.MouseClickXY(xy[0], xy[1]), chromedp.MouseClickXY(xy[0], xy[1], chromedp.ClickCount(2)))
 }
 
 // mark tags the current document so that a later check can tell whether
