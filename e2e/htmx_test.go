@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"gatehouse/internal/apptest"
+	"gatehouse/rules"
+)
+
+// waitError waits until the error slot of field says msg.
+func waitError(tb *Tab, field, msg string) {
+	tb.t.Helper()
+	tb.waitFor(fmt.Sprintf("%q under %s", msg, field),
+		fmt.Sprintf(`document.querySelector("#%s-error").textContent.trim() === %q`, field, msg))
+}
+
+// TestInlineValidation: with JavaScript, each sign-up field is checked by
+// the server while the user types (debounced) and when they leave it; the
+// message appears under the field, the page never navigates, and the
+// field's aria-invalid follows the message.
+func TestInlineValidation(t *testing.T) {
+	app := startApp(t, apptest.Options{})
+	newAccount(t, app, "taken", "taken@example.com")
+	tb := newTab(t, app.URL, true)
+	tb.open("/signup")
+	tb.mark()
+
+	// While typing: no blur, the debounced check answers.
+	tb.fill("#username", "ab")
+	waitError(tb, "username", rules.MsgUsernameLength)
+	if got := tb.focused(); got != "#username" {
+		t.Errorf("focus moved to %s while typing", got)
+	}
+	tb.waitFor("aria-invalid on the field in error", `document.querySelector("#username").getAttribute("aria-invalid") === "true"`)
+	tb.fill("#username", "taken")
+	waitError(tb, "username", rules.MsgUsernameTaken)
+	tb.fill("#username", "laura")
+	waitError(tb, "username", "")
+	tb.waitFor("aria-invalid gone from the valid field", `!document.querySelector("#username").hasAttribute("aria-invalid")`)
+
+	// Leaving the field (Tab) checks it.
+	tb.fill("#email", "laura.example.com")
+	tb.keys("\t")
+	waitError(tb, "email", rules.MsgEmailFormat)
+	tb.fill("#email", "TAKEN@example.com")
+	tb.keys("\t")
+	waitError(tb, "email", rules.MsgEmailTaken)
+	tb.fill("#email", "laura@example.com")
+	tb.keys("\t")
+	waitError(tb, "email", "")
+
+	tb.fill("#password", "short")
+	tb.keys("\t")
+	waitError(tb, "password", rules.MsgPasswordShort)
+	tb.fill("#password", "password")
+	tb.keys("\t")
+	waitError(tb, "password", rules.MsgPasswordCommon)
+	tb.fill("#password", testPassword)
+	tb.keys("\t")
+	waitError(tb, "password", "")
+
+	tb.fill("#password_confirm", testPassword+"x")
+	tb.keys("\t")
+	waitError(tb, "password_confirm", rules.MsgConfirmMismatch)
+	tb.fill("#password_confirm", testPassword)
+	tb.keys("\t")
+	waitError(tb, "password_confirm", "")
+
+	if !tb.marked() || tb.path() != "/signup" {
+		t.Errorf("inline validation navigated to %s", tb.path())
+	}
+	for _, f := range signupFields {
+		hs := app.Hits("POST", "/signup/validate/"+f)
+		if len(hs) == 0 {
+			t.Errorf("no inline check of %s was sent", f)
+		}
+		for _, h := range hs {
+			if !h.HTMX || (h.Status != http.StatusOK && h.Status != 499) {
+				t.Errorf("inline check of %s: htmx=%v status %d", f, h.HTMX, h.Status)
+			}
+		}
+	}
+	if n := len(app.Hits("POST", "/signup")); n != 0 {
+		t.Errorf("inline validation submitted the form %d times", n)
+	}
+
+	// The form, now valid, goes through.
+	tb.submit("#signup-form", "the dashboard", onDashboard)
+}
+
+// TestInlineValidationRace: a slow answer for an older value must not
+// overwrite the answer for the value the user typed last.
+func TestInlineValidationRace(t *testing.T) {
+	app := startApp(t, apptest.Options{})
+	const slow = 1500 * time.Millisecond
+	app.SetDelay(func(r *http.Request, form url.Values) time.Duration {
+		if r.URL.Path == "/signup/validate/username" && form.Get("username") == "mallory" {
+			return slow
+		}
+		return 0
+	})
+	tb := newTab(t, app.URL, true)
+	tb.open("/signup")
+	tb.fill("#username", "mallory")
+	tb.keys("\t") // leaving the field sends the check that will be slow
+	tb.waitFor("the slow check to be sent", `document.querySelector("#username.htmx-request")`)
+	// Back in the field, the user adds one character that makes the name
+	// invalid. Its check is fast; the old one is still running.
+	eval[bool](tb, `(function(){var e=document.querySelector("#username");e.focus();e.setSelectionRange(e.value.length,e.value.length);return true})()`)
+	tb.keys("!")
+	waitError(tb, "username", rules.MsgUsernameChars)
+	// Wait until the slow answer is due, then check the last value's
+	// message is still the one shown.
+	time.Sleep(slow + 500*time.Millisecond)
+	if got := tb.text("#username-error"); got != rules.MsgUsernameChars {
+		t.Errorf("after the slow answer for %q, the message under username is %q, want %q (the last value's)", "mallory", got, rules.MsgUsernameChars)
+	}
+	if tb.attr("#username", "aria-invalid") != "true" {
+		t.Errorf("username lost aria-invalid to a stale answer")
+	}
+}
+
+// TestLoadingState: while a slow sign-in or sign-up runs, the button is
+// disabled and says what is happening; a double-click sends one request.
+func TestLoadingState(t *testing.T) {
+	const slow = 1500 * time.Millisecond
+	forms := []struct {
+		name, page, form, path, busy string
+		fill                         func(tb *Tab)
+	}{
+		{"signin", "/signin", "#signin-form", "/signin", "Signing in…", func(tb *Tab) {
+			tb.fill("#username", "nina")
+			tb.fill("#password", testPassword)
+		}},
+		{"signup", "/signup", "#signup-form", "/signup", "Creating account…", func(tb *Tab) {
+			tb.fill("#username", "oscar")
+			tb.fill("#email", "oscar@example.com")
+			tb.fill("#password", testPassword)
+			tb.fill("#password_confirm", testPassword)
+		}},
+	}
+	for _, f := range forms {
+		t.Run(f.name, func(t *testing.T) {
+			app := startApp(t, apptest.Options{})
+			newAccount(t, app, "nina", "nina@example.com")
+			app.SetDelay(func(r *http.Request, _ url.Values) time.Duration {
+				if r.Method == http.MethodPost && r.URL.Path == f.path {
+					return slow
+				}
+				return 0
+			})
+			tb := newTab(t, app.URL, true)
+			tb.open(f.page)
+			f.fill(tb)
+			// Let the inline checks of the last field finish first.
+			tb.waitFor("inline checks to finish", `!document.querySelector(".htmx-request")`)
+			button := f.form + " button[type=submit]"
+			idle := tb.text(button + " .label-idle")
+			tb.doubleClick(button)
+			tb.waitFor("the button to be disabled", `document.querySelector("`+button+`").disabled`)
+			if got := eval[string](tb, `document.querySelector("`+button+`").innerText.trim()`); got != f.busy {
+				t.Errorf("busy button says %q, want %q", got, f.busy)
+			}
+			if !eval[bool](tb, `getComputedStyle(document.querySelector("`+button+` .spinner")).display !== "none"`) {
+				t.Errorf("no spinner while the request runs")
+			}
+			// Pressing Enter in a field now must not send a second request.
+			tb.keys("\r")
+			tb.click(button) // a click on a disabled button does nothing
+			tb.waitFor("the dashboard", onDashboard)
+			if n := len(app.Hits("POST", f.path)); n != 1 {
+				t.Errorf("%d POST %s requests after a double-click, want 1", n, f.path)
+			}
+			if idle == f.busy || idle == "" {
+				t.Errorf("idle label %q", idle)
+			}
+		})
+	}
+}
+
+// TestErrorsSwapOnlyTheForm: with JavaScript a failed submit replaces the
+// form and nothing else: the page's other elements are the same objects.
+func TestErrorsSwapOnlyTheForm(t *testing.T) {
+	app := startApp(t, apptest.Options{})
+	tb := newTab(t, app.URL, true)
+	for _, p := range []struct{ page, form string }{{"/signup", "#signup-form"}, {"/signin", "#signin-form"}} {
+		tb.open(p.page)
+		eval[bool](tb, `(document.querySelector("h1").__kept = document.querySelector(".aside").__kept = document.querySelector("`+p.form+`").__old = true)`)
+		tb.post(app, p.form, p.page)
+		checkHit(t, app, "POST", p.page, http.StatusUnprocessableEntity, true)
+		if !tb.marked() || !eval[bool](tb, `document.querySelector("h1").__kept === true && document.querySelector(".aside").__kept === true`) {
+			t.Errorf("%s: more than the form was replaced", p.page)
+		}
+		if eval[bool](tb, `document.querySelector("`+p.form+`").__old === true`) {
+			t.Errorf("%s: the form was not replaced", p.page)
+		}
+		if n := eval[int](tb, `document.querySelectorAll("`+p.form+`").length`); n != 1 {
+			t.Errorf("%s: %d forms after the swap", p.page, n)
+		}
+		if n := eval[int](tb, `document.querySelectorAll("h1").length`); n != 1 {
+			t.Errorf("%s: %d h1 after the swap (a whole page swapped into the form?)", p.page, n)
+		}
+	}
+}
