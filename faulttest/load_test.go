@@ -53,10 +53,10 @@ func TestConcurrentSignups(t *testing.T) {
 // A flood of concurrent sign-in attempts, each from its own address (a
 // botnet, so the per-address limit does not stop it and every attempt
 // costs a hash): the server answers every request with 401 or 429, stays
-// up, and its peak memory stays under 256 MiB. CI sends 150;
+// up, and its peak memory stays under 256 MiB. CI sends 100;
 // GATEHOUSE_LOAD_FULL=1 sends 1,000.
 func TestSigninFlood(t *testing.T) {
-	n := 150
+	n := 100
 	if loadFull() {
 		n = 1000
 	}
