@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"sync"
 	"time"
@@ -128,7 +129,7 @@ func (a *App) sendVerification(user *db.User) {
 func (a *App) sendReset(email string) {
 	a.background(views.MailReset, func(ctx context.Context) error {
 		user, err := a.store.UserByEmail(ctx, email)
-		if err == db.ErrNotFound {
+		if errors.Is(err, db.ErrNotFound) {
 			a.log.Info("password reset asked for an unknown address")
 			return nil
 		}
@@ -168,9 +169,6 @@ func (a *App) sendEmailChange(user *db.User, newEmail string) {
 			Username: user.Username, Email: user.Email, NewEmail: newEmail,
 			Link: forgot.String(),
 		})
-		if err != nil {
-			return err
-		}
-		return nerr
+		return errors.Join(err, nerr)
 	})
 }
