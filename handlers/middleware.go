@@ -187,7 +187,7 @@ func (a *App) loadUser(c *gin.Context) {
 // guestOnly sends signed-in visitors to the dashboard.
 func (a *App) guestOnly(c *gin.Context) {
 	if currentUser(c) != nil {
-		c.Redirect(http.StatusSeeOther, "/dashboard")
+		a.redirect(c, "/dashboard")
 		c.Abort()
 		return
 	}
@@ -197,11 +197,29 @@ func (a *App) guestOnly(c *gin.Context) {
 // requireUser sends signed-out visitors to sign in, then back here.
 func (a *App) requireUser(c *gin.Context) {
 	if currentUser(c) == nil {
-		c.Redirect(http.StatusSeeOther, "/signin?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+		a.redirect(c, "/signin?next="+url.QueryEscape(returnTo(c.Request)))
 		c.Abort()
 		return
 	}
 	c.Next()
+}
+
+// returnTo is where to go back after signing in: the page asked for, or,
+// for a form posted after the session ended (which cannot be replayed by a
+// GET), the page the form was on, known from a same-origin Referer.
+func returnTo(r *http.Request) string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return r.URL.RequestURI()
+	}
+	if ref, err := url.Parse(r.Referer()); err == nil && ref.Host == r.Host {
+		if next := safeNext(ref.RequestURI()); next != "" && ref.Path != r.URL.Path {
+			return next
+		}
+	}
+	if strings.HasPrefix(r.URL.Path, "/account/") {
+		return "/account"
+	}
+	return "/dashboard"
 }
 
 // requireUserJSON answers 401 JSON to signed-out API callers.

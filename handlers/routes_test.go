@@ -71,8 +71,8 @@ func TestRouteTable(t *testing.T) {
 				}
 				r := c.Do(sc.method, sc.path, sc.form, headers...)
 				status, location := r.StatusCode, r.Header.Get("Location")
-				// htmx gets HX-Redirect instead of a 303 from form posts.
-				if htmx && sc.method == "POST" && sc.wantStatus == 303 && r.Header.Get("HX-Redirect") != "" {
+				// htmx is answered HX-Redirect where a browser gets a 303.
+				if htmx && sc.wantStatus == 303 && r.Header.Get("HX-Redirect") != "" {
 					status, location = 303, r.Header.Get("HX-Redirect")
 				}
 				if status != sc.wantStatus {
@@ -134,5 +134,20 @@ func TestHeadLikeGet(t *testing.T) {
 		if r.StatusCode != want || r.Body != "" {
 			t.Errorf("HEAD %s: %d with %d bytes, want %d and no body", path, r.StatusCode, len(r.Body), want)
 		}
+	}
+}
+
+// A form posted after the session ended sends the visitor to sign in and
+// then back to the page the form was on, never to a POST-only URL.
+func TestSignedOutPostReturnsToFormPage(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{})
+	c := srv.NewClient(t)
+	r := c.Post("/account/password", url.Values{"current_password": {"x"}}, "Referer", srv.URL+"/account")
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/signin?next=%2Faccount" {
+		t.Fatalf("got %d %q, want 303 /signin?next=%%2Faccount", r.StatusCode, r.Header.Get("Location"))
+	}
+	r = c.Post("/account/delete", url.Values{}, "Referer", "https://evil.example/elsewhere")
+	if r.Header.Get("Location") != "/signin?next=%2Faccount" {
+		t.Fatalf("foreign Referer: Location %q", r.Header.Get("Location"))
 	}
 }
