@@ -63,7 +63,7 @@ func (a *App) verifyResend(c *gin.Context) {
 	u := currentUser(c)
 	if u == nil {
 		// Back to the dashboard after sign-in: this URL answers POST only.
-		c.Redirect(http.StatusSeeOther, "/signin?next=%2Fdashboard")
+		a.redirect(c, "/signin?next=%2Fdashboard")
 		return
 	}
 	if u.EmailVerified() {
