@@ -105,7 +105,10 @@ func (a *App) sendMail(ctx context.Context, name string, userID int64, d views.M
 	if err != nil {
 		return err
 	}
-	a.log.Info("mail sent", "mail", name, "user_id", userID, "to", d.Email)
+	// The LogSender has already said the mail went to the log.
+	if _, toLog := a.mail.sender.(*mail.LogSender); !toLog {
+		a.log.Info("mail sent", "mail", name, "user_id", userID, "to", d.Email)
+	}
 	return nil
 }
 
