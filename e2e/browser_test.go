@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +19,9 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -118,14 +122,27 @@ type Tab struct {
 	ctx  context.Context
 	base string
 	JS   bool
+
+	mu       sync.Mutex
+	problems []string
+	allowed  []*regexp.Regexp
 }
 
 // newTab opens a tab for the app at base.
 func newTab(t testing.TB, base string, js bool) *Tab {
 	t.Helper()
 	bctx := browserContext(t)
-	ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+	tab := &Tab{t: t, base: base, JS: js}
+	ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext(), chromedp.WithListener(tab.listen))
+	tab.ctx = ctx
 	t.Cleanup(cancel)
+	// A page that breaks its CSP, throws, or logs an error fails the test
+	// that opened it, whatever the test was looking at.
+	t.Cleanup(func() {
+		for _, p := range tab.Problems() {
+			t.Errorf("browser console: %s", p)
+		}
+	})
 	// The first Run opens the tab and lives as long as its context: it
 	// must not carry a timeout of its own.
 	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
@@ -138,7 +155,68 @@ func newTab(t testing.TB, base string, js bool) *Tab {
 	if err != nil {
 		t.Fatalf("open a tab: %v", err)
 	}
-	return &Tab{t: t, ctx: ctx, base: base, JS: js}
+	return tab
+}
+
+// listen collects what a developer would see in red in the console:
+// exceptions, console errors and warnings, and browser errors such as a
+// CSP violation. Failed loads of expected statuses (a 422 form, a 401
+// sign-in) are how forms answer and are left out.
+func (tb *Tab) listen(ev any) {
+	var p string
+	switch e := ev.(type) {
+	case *cdpruntime.EventExceptionThrown:
+		p = "exception: " + e.ExceptionDetails.Text
+		if e.ExceptionDetails.Exception != nil {
+			p += " " + e.ExceptionDetails.Exception.Description
+		}
+	case *cdpruntime.EventConsoleAPICalled:
+		if e.Type != cdpruntime.ConsoleAPICalledTypeError && e.Type != cdpruntime.ConsoleAPICalledTypeWarning {
+			return
+		}
+		p = "console." + string(e.Type) + ":"
+		for _, a := range e.Args {
+			p += " " + string(a.Value) + a.Description
+		}
+	case *cdplog.EventEntryAdded:
+		if e.Entry.Level != cdplog.EntryLevelError && e.Entry.Level != cdplog.EntryLevelWarning {
+			return
+		}
+		if e.Entry.Source == cdplog.EntrySourceNetwork && expectedStatus.MatchString(e.Entry.Text) {
+			return
+		}
+		p = string(e.Entry.Source) + " " + string(e.Entry.Level) + ": " + e.Entry.Text + " " + e.Entry.URL
+	default:
+		return
+	}
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	for _, re := range tb.allowed {
+		if re.MatchString(p) {
+			return
+		}
+	}
+	tb.problems = append(tb.problems, p)
+}
+
+// allow lets console messages matching re pass, for a test that causes
+// them on purpose.
+func (tb *Tab) allow(re string) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.allowed = append(tb.allowed, regexp.MustCompile(re))
+}
+
+// expectedStatus matches the browser's note on a response with a status a
+// page or form answers on purpose (a bad link, a wrong password, a 404
+// page, a form with errors, a throttled sign-in).
+var expectedStatus = regexp.MustCompile(`status of (400|401|404|405|422|429)\b`)
+
+// Problems returns what listen collected so far.
+func (tb *Tab) Problems() []string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return slices.Clone(tb.problems)
 }
 
 // mode names a JavaScript setting for subtests.

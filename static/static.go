@@ -10,7 +10,7 @@ import (
 	"io/fs"
 )
 
-//go:embed *.css *.js
+//go:embed *.css *.js *.svg
 var Files embed.FS
 
 // versions maps a file name to a short hash of its content.
