@@ -409,6 +409,7 @@ func (b *bench) signinFlood(ctx context.Context) error {
 		return err
 	}
 	b.main = gh
+	b.rep.info("restart to first answer, existing database", ms(gh.ready), "ms", "the server of this step, on the database of the steps before")
 	waitCtx(ctx, time.Second)
 	before, _ := memKiB(gh.pid(), "VmRSS")
 	const flood = 1000
