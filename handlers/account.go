@@ -85,39 +85,49 @@ func (a *App) accountInvalid(c *gin.Context, status int, form views.Form) {
 //
 // A stolen session must not become a way to guess the password, so every
 // wrong guess counts against the account's and the address's sign-in
-// throttle, and past the limit the form answers 429. It reports whether it
-// has answered the request (throttled, or an error); the caller then stops.
-func (a *App) checkCurrentPassword(c *gin.Context, v *validator, formID, pw string) (answered bool) {
+// throttle, and past the limit the form answers 429. When no hashing slot
+// comes free in time it answers 503 (and nothing counts). It reports
+// whether it has answered the request (throttled, busy, or an error); the
+// caller then stops. values are the form's other fields, shown again then.
+func (a *App) checkCurrentPassword(c *gin.Context, v *validator, formID, pw string, values map[string]string) (answered bool) {
 	if pw == "" {
 		v.check(false, "current_password", msgCurrentPasswordRequired)
 		return false
 	}
 	user := currentUser(c)
 	ctx := c.Request.Context()
-	keys := signinKeys(user.Username, c.ClientIP())
 	tctx := context.WithoutCancel(ctx)
-	if wait := a.reserveSignin(tctx, keys); wait > 0 {
-		a.log.Warn("password check throttled", "user_id", user.ID, "ip", c.ClientIP(), "retry_after", wait.Round(time.Second))
-		secs := int64((wait + time.Second - 1) / time.Second)
-		c.Header("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	held, refused := a.reserveSignin(tctx, signinKeys(user.Username, c.ClientIP()))
+	if refused != nil {
+		a.log.Warn("password check throttled", "user_id", user.ID, "ip", c.ClientIP(),
+			"retry_after", throttleWait(refused).Round(time.Second), "in_flight", refused.InFlight)
 		var none validator
-		form := none.form(nil, throttledMessage(wait))
+		form := none.form(values, throttled(c, refused))
 		form.ID = formID
 		a.accountInvalid(c, http.StatusTooManyRequests, form)
 		return true
 	}
-	ok, _, err := a.hasher.Verify(ctx, pw, user.PasswordHash)
+	ok, _, err := a.verify(ctx, pw, user.PasswordHash)
 	if err != nil {
-		a.cancelSignin(tctx, keys)
+		// Never checked: no failure.
+		a.cancelSignin(tctx, held)
+		if errors.Is(err, errBusy) {
+			var none validator
+			form := none.form(values, msgBusy)
+			form.ID = formID
+			a.accountInvalid(c, a.busy(c), form)
+			return true
+		}
 		a.serverError(c, err)
 		return true
 	}
 	if !ok {
+		a.settleSignin(tctx, held)
 		a.log.Warn("current password wrong", "user_id", user.ID, "ip", c.ClientIP(), "form", formID)
 		v.check(false, "current_password", msgCurrentPasswordWrong)
 		return false
 	}
-	a.cancelSignin(tctx, keys)
+	a.cancelSignin(tctx, held)
 	return false
 }
 
@@ -131,7 +141,7 @@ func (a *App) passwordSubmit(c *gin.Context) {
 	}
 	user := currentUser(c)
 	var v validator
-	if a.checkCurrentPassword(c, &v, formPassword, f.CurrentPassword) {
+	if a.checkCurrentPassword(c, &v, formPassword, f.CurrentPassword, nil) {
 		return
 	}
 	v.add("new_password", passwordError(f.NewPassword, user.Username, user.Email))
@@ -144,7 +154,14 @@ func (a *App) passwordSubmit(c *gin.Context) {
 	}
 
 	ctx := c.Request.Context()
-	hash, err := a.hasher.Hash(ctx, f.NewPassword)
+	hash, err := a.hash(ctx, f.NewPassword)
+	if errors.Is(err, errBusy) {
+		var none validator
+		form := none.form(nil, msgBusy)
+		form.ID = formPassword
+		a.accountInvalid(c, a.busy(c), form)
+		return
+	}
 	if err != nil {
 		a.serverError(c, err)
 		return
@@ -180,7 +197,7 @@ func (a *App) deleteSubmit(c *gin.Context) {
 	}
 	user := currentUser(c)
 	var v validator
-	if a.checkCurrentPassword(c, &v, formDelete, f.CurrentPassword) {
+	if a.checkCurrentPassword(c, &v, formDelete, f.CurrentPassword, nil) {
 		return
 	}
 	if !v.valid() {

@@ -40,7 +40,7 @@ func (a *App) emailSubmit(c *gin.Context) {
 		}
 		v.check(!taken, "email", msgEmailChangeTaken)
 	}
-	if a.checkCurrentPassword(c, &v, formEmail, f.CurrentPassword) {
+	if a.checkCurrentPassword(c, &v, formEmail, f.CurrentPassword, map[string]string{"email": f.Email}) {
 		return
 	}
 	if !v.valid() {

@@ -67,7 +67,14 @@ func (a *App) signupSubmit(c *gin.Context) {
 		return
 	}
 
-	hash, err := a.hasher.Hash(ctx, f.Password)
+	hash, err := a.hash(ctx, f.Password)
+	if errors.Is(err, errBusy) {
+		status := a.busy(c)
+		d := a.data(c, "Create your account")
+		d.Form = v.form(map[string]string{"username": f.Username, "email": f.Email}, msgBusy)
+		a.renderForm(c, status, views.PageSignup, "signup-form", d)
+		return
+	}
 	if err != nil {
 		a.serverError(c, err)
 		return
@@ -201,11 +208,12 @@ func (a *App) signinSubmit(c *gin.Context) {
 	ctx := c.Request.Context()
 	// Throttled before any work, so a flood of guesses costs nothing. The
 	// counts outlive a client that hangs up, hence WithoutCancel.
-	keys := signinKeys(login, c.ClientIP())
 	tctx := context.WithoutCancel(ctx)
-	if wait := a.reserveSignin(tctx, keys); wait > 0 {
-		a.log.Warn("sign-in throttled", "login", login, "ip", c.ClientIP(), "retry_after", wait.Round(time.Second))
-		a.signinThrottled(c, f, wait)
+	held, refused := a.reserveSignin(tctx, signinKeys(login, c.ClientIP()))
+	if refused != nil {
+		a.log.Warn("sign-in throttled", "login", login, "ip", c.ClientIP(),
+			"retry_after", throttleWait(refused).Round(time.Second), "in_flight", refused.InFlight)
+		a.signinThrottled(c, f, refused)
 		return
 	}
 	var user *db.User
@@ -216,7 +224,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 		user, err = a.store.UserByUsername(ctx, login)
 	}
 	if err != nil && !errors.Is(err, db.ErrNotFound) {
-		a.cancelSignin(tctx, keys)
+		a.cancelSignin(tctx, held)
 		a.serverError(c, err)
 		return
 	}
@@ -224,22 +232,29 @@ func (a *App) signinSubmit(c *gin.Context) {
 	if user == nil {
 		// Same work as a wrong password, so the answer's timing does not
 		// tell whether the account exists.
-		err = a.hasher.VerifyDummy(ctx, f.Password)
+		err = a.verifyDummy(ctx, f.Password)
 	} else {
-		ok, rehash, err = a.hasher.Verify(ctx, f.Password, user.PasswordHash)
+		ok, rehash, err = a.verify(ctx, f.Password, user.PasswordHash)
 	}
 	if err != nil {
-		a.cancelSignin(tctx, keys)
+		// Never checked, so no failure: a sign-in turned away for want
+		// of a hashing slot does not count against the user.
+		a.cancelSignin(tctx, held)
+		if errors.Is(err, errBusy) {
+			a.signinFailed(c, a.busy(c), f, &v, msgBusy)
+			return
+		}
 		a.serverError(c, err)
 		return
 	}
 	if !ok {
+		a.settleSignin(tctx, held)
 		a.log.Warn("sign-in failed", "login", login, "ip", c.ClientIP(), "known_user", user != nil)
 		a.signinFailed(c, http.StatusUnauthorized, f, &v, msgWrongCredentials)
 		return
 	}
 	// Only failures count; earlier failures on these keys stay counted.
-	a.cancelSignin(tctx, keys)
+	a.cancelSignin(tctx, held)
 	if rehash {
 		a.upgradeHash(c, user, f.Password)
 	}
@@ -257,7 +272,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 // upgradeHash re-hashes a password made with older parameters. A failure
 // only costs the upgrade; the sign-in goes on.
 func (a *App) upgradeHash(c *gin.Context, user *db.User, pw string) {
-	hash, err := a.hasher.Hash(c.Request.Context(), pw)
+	hash, err := a.hash(c.Request.Context(), pw)
 	if err == nil {
 		err = a.store.SetPasswordHash(c.Request.Context(), user.ID, hash)
 	}
@@ -269,7 +284,8 @@ func (a *App) upgradeHash(c *gin.Context, user *db.User, pw string) {
 }
 
 // signinFailed shows the sign-in form again: 422 for missing input, 401 for
-// wrong credentials, 429 when throttled; the password is never echoed.
+// wrong credentials, 429 when throttled, 503 when no hashing slot came
+// free; the password is never echoed.
 func (a *App) signinFailed(c *gin.Context, status int, f signinForm, v *validator, message string) {
 	d := a.data(c, "Sign in")
 	d.Next = safeNext(f.Next)

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -51,13 +52,15 @@ func (a *App) forgotSubmit(c *gin.Context) {
 		a.renderForm(c, http.StatusUnprocessableEntity, views.PageForgot, "forgot-form", d)
 		return
 	}
-	wait, err := a.mail.forgot.Reserve(c.Request.Context(), "email:"+email)
+	r, err := a.mail.forgot.Reserve(c.Request.Context(), "email:"+email)
 	switch {
 	case err != nil:
 		a.log.Error("reset mail throttle", "err", err)
-	case wait > 0:
-		a.log.Warn("reset mail not sent: too many requests for one address", "retry_after", wait)
+	case r.Refused():
+		a.log.Warn("reset mail not sent: too many requests for one address", "retry_after", r.RetryAfter)
 	default:
+		// Every mail sent counts, at once.
+		_ = a.mail.forgot.Settle(c.Request.Context(), r)
 		a.sendReset(email)
 	}
 	d := a.data(c, "Forgot your password?")
@@ -120,7 +123,16 @@ func (a *App) resetSubmit(c *gin.Context) {
 		a.renderForm(c, http.StatusUnprocessableEntity, views.PageReset, "reset-form", d)
 		return
 	}
-	hash, err := a.hasher.Hash(ctx, f.NewPassword)
+	hash, err := a.hash(ctx, f.NewPassword)
+	if errors.Is(err, errBusy) {
+		// The link is not used yet: the same link works when tried again.
+		status := a.busy(c)
+		d := a.data(c, "Choose a new password")
+		d.Form = v.form(nil, msgBusy)
+		d.Link.Token = f.Token
+		a.renderForm(c, status, views.PageReset, "reset-form", d)
+		return
+	}
 	if err != nil {
 		a.serverError(c, err)
 		return

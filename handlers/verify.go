@@ -92,15 +92,21 @@ func (a *App) verifyResend(c *gin.Context) {
 func (a *App) reserveResend(c *gin.Context, userID int64) time.Duration {
 	ctx := c.Request.Context()
 	key := "user:" + strconv.FormatInt(userID, 10)
-	wait, err := a.mail.resendMinute.Reserve(ctx, key)
-	if err != nil || wait > 0 {
-		return wait
+	minute, err := a.mail.resendMinute.Reserve(ctx, key)
+	if err != nil {
+		return 0
 	}
-	wait, err = a.mail.resendHour.Reserve(ctx, key)
-	if err == nil && wait > 0 {
-		_ = a.mail.resendMinute.Cancel(ctx, key)
-		return wait
+	if minute.Refused() {
+		return minute.RetryAfter
 	}
+	hour, err := a.mail.resendHour.Reserve(ctx, key)
+	if err == nil && hour.Refused() {
+		_ = a.mail.resendMinute.Cancel(ctx, minute)
+		return hour.RetryAfter
+	}
+	// Every resend counts, at once.
+	_ = a.mail.resendMinute.Settle(ctx, minute)
+	_ = a.mail.resendHour.Settle(ctx, hour)
 	return 0
 }
 
