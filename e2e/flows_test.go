@@ -77,6 +77,10 @@ func TestSignupDashboardSignout(t *testing.T) {
 		if got := tb.text(".notice"); got != "You have signed out." {
 			t.Errorf("notice = %q, want %q", got, "You have signed out.")
 		}
+		// Nothing the pages load is missing (stylesheet, scripts, icon).
+		for _, h := range app.HitsWithStatus(http.StatusNotFound) {
+			t.Errorf("the browser asked for %s %s and got 404", h.Method, h.Path)
+		}
 		tb.open("/dashboard")
 		tb.waitFor("sign-in instead of the dashboard", onSignin)
 		if got := tb.path(); got != "/signin?next=%2Fdashboard" {

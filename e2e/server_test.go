@@ -107,6 +107,19 @@ func (a *App) Hits(method, path string) []Hit {
 	return out
 }
 
+// HitsWithStatus returns the requests answered with status.
+func (a *App) HitsWithStatus(status int) []Hit {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []Hit
+	for _, h := range a.hits {
+		if h.Status == status {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // LastHit returns the last request with this method and path.
 func (a *App) LastHit(t testing.TB, method, path string) Hit {
 	t.Helper()
