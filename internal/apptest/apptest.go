@@ -33,6 +33,9 @@ type Options struct {
 	Params          *password.Params // default Cheap
 	DBPath          string           // default a file in t.TempDir()
 	Configure       func(*handlers.Config)
+	// Hasher replaces the default one (Params, 4 hashes at a time), so a
+	// test can share it with the server, e.g. to keep it busy.
+	Hasher *password.Hasher
 }
 
 // Server is a running Gatehouse.
@@ -100,7 +103,11 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
-	app, err := handlers.New(cfg, store, password.NewHasher(params, 4))
+	hasher := opts.Hasher
+	if hasher == nil {
+		hasher = password.NewHasher(params, 4)
+	}
+	app, err := handlers.New(cfg, store, hasher)
 	if err != nil {
 		t.Fatalf("handlers.New: %v", err)
 	}
