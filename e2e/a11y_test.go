@@ -147,6 +147,18 @@ func TestAccessibility(t *testing.T) {
 		if maybe("/forgot") {
 			tb.open("/forgot")
 			check("forgot-password form")
+			tb.post(app, "#forgot-form", "/forgot")
+			check("forgot-password form with errors")
+			tb.fill("#email", "wendy@example.com")
+			tb.post(app, "#forgot-form", "/forgot")
+			check("forgot-password: link sent")
+			tb.open(app.mailLink(t, "/reset?token="))
+			check("reset form")
+			if !tb.exists("form[action='/reset']") {
+				t.Fatalf("the mailed reset link shows no reset form:\n%s", tb.bodyText())
+			}
+			tb.post(app, "form[action='/reset']", "/reset")
+			check("reset form with errors")
 		}
 		if maybe("/reset?token=bad") {
 			tb.open("/reset?token=bad")

@@ -103,6 +103,16 @@ func collectDocuments(t *testing.T, app *App) []document {
 		// after them.
 		{"signin throttled", throttled, "POST", "/signin", fill("username", "thrott", "password", "wrong password"), false},
 	}
+	// A real reset link, for the reset form itself (for an account the
+	// requests above leave alone: a new request voids older links).
+	app.NewClient(t).Signup("rosa", "rosa@example.com", testPassword)
+	if guest.Post("/forgot", fill("email", "rosa@example.com")).StatusCode != http.StatusNotFound {
+		link := app.mailLink(t, "/reset?token=")
+		token := strings.TrimPrefix(link, "/reset?token=")
+		reqs = append(reqs,
+			req{"reset form", guest, "GET", link, nil, true},
+			req{"reset form with errors", guest, "POST", "/reset", fill("token", token, "new_password", "short", "new_password_confirm", "x"), true})
+	}
 	var docs []document
 	for _, r := range reqs {
 		for _, htmx := range []bool{false, true} {
@@ -202,5 +212,8 @@ func TestHTMLValid(t *testing.T) {
 	report(pages)
 	// A fragment is a piece of a page: no doctype, html or title of its own.
 	report(fragments, "--rule", "missing-doctype:off")
+	for _, d := range docs {
+		t.Logf("validated %s", d.name)
+	}
 	t.Logf("validated %d pages and %d fragments", len(pages), len(fragments))
 }

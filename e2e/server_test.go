@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,6 +121,36 @@ func (a *App) HitsWithStatus(status int) []Hit {
 	}
 	return out
 }
+
+// mailLink waits for the server to "send" a mail (with no SMTP configured
+// it goes to the log) whose link contains want, and returns that link's
+// path and query, for a tab to open through the front door.
+func (a *App) mailLink(t testing.TB, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// The newest link wins: a new reset request voids older ones.
+		var link string
+		for _, m := range mailLinkRE.FindAllStringSubmatch(a.Logs.String(), -1) {
+			if strings.Contains(m[1], want) {
+				link = m[1]
+			}
+		}
+		if link != "" {
+			u, err := url.Parse(link)
+			if err != nil {
+				t.Fatalf("mail link %q: %v", link, err)
+			}
+			return u.RequestURI()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no mail with a link to %s was logged", want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var mailLinkRE = regexp.MustCompile(`link="?(https?://[^"\s]+)`)
 
 // LastHit returns the last request with this method and path.
 func (a *App) LastHit(t testing.TB, method, path string) Hit {
