@@ -61,7 +61,10 @@ func missing(t testing.TB, format string, args ...any) {
 // chromiumPath finds Chromium as Debian installs it (apt-get install chromium).
 func chromiumPath() string {
 	if p := os.Getenv("GATEHOUSE_CHROMIUM"); p != "" {
-		return p
+		if p, err := exec.LookPath(p); err == nil {
+			return p
+		}
+		return ""
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
