@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -96,41 +97,45 @@ func TestInlineValidation(t *testing.T) {
 // overwrite the answer for the value the user typed last.
 func TestInlineValidationRace(t *testing.T) {
 	app := startApp(t, apptest.Options{})
-	const slow = 1500 * time.Millisecond
-	app.SetDelay(func(r *http.Request, form url.Values) time.Duration {
-		if r.URL.Path == "/signup/validate/username" && form.Get("username") == "mallory" {
-			return slow
-		}
-		return 0
+	release := app.Hold(func(r *http.Request, form url.Values) bool {
+		return r.URL.Path == "/signup/validate/username" && form.Get("username") == "mallory"
 	})
+	defer release()
 	tb := newTab(t, app.URL, true)
 	// htmx reports the aborted stale request on the console; that abort
 	// is what this test wants to see happen.
 	tb.allow(`^console\.error: "htmx:(sendAbort|afterRequest), `)
 	tb.open("/signup")
 	tb.fill("#username", "mallory")
-	tb.keys("\t") // leaving the field sends the check that will be slow
+	tb.keys("\t") // leaving the field sends the check that the server holds
 	tb.waitFor("the slow check to be sent", `document.querySelector("#username.htmx-request")`)
 	// Back in the field, the user adds one character that makes the name
-	// invalid. Its check is fast; the old one is still running.
+	// invalid. Its check is answered at once; the old one is still held.
 	eval[bool](tb, `(function(){var e=document.querySelector("#username");e.focus();e.setSelectionRange(e.value.length,e.value.length);return true})()`)
 	tb.keys("!")
 	waitError(tb, "username", rules.MsgUsernameChars)
-	// Wait until the slow answer is due, then check the last value's
-	// message is still the one shown.
-	time.Sleep(slow + 500*time.Millisecond)
+	// Now the server answers the old value, late.
+	release()
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.ContainsFunc(app.Hits("POST", "/signup/validate/username"), func(h Hit) bool { return h.Form.Get("username") == "mallory" }) {
+		if time.Now().After(deadline) {
+			t.Fatal("the held check of \"mallory\" never finished")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // time for a late swap, if one came
 	if got := tb.text("#username-error"); got != rules.MsgUsernameChars {
-		t.Errorf("after the slow answer for %q, the message under username is %q, want %q (the last value's)", "mallory", got, rules.MsgUsernameChars)
+		t.Errorf("after the late answer for %q, the message under username is %q, want %q (the last value's)", "mallory", got, rules.MsgUsernameChars)
 	}
 	if tb.attr("#username", "aria-invalid") != "true" {
 		t.Errorf("username lost aria-invalid to a stale answer")
 	}
 }
 
-// TestLoadingState: while a slow sign-in or sign-up runs, the button is
-// disabled and says what is happening; a double-click sends one request.
+// TestLoadingState: while a slow sign-in or sign-up runs (the test holds
+// the request), the button is disabled and says what is happening; a
+// double-click, Enter and another click send no second request.
 func TestLoadingState(t *testing.T) {
-	const slow = 1500 * time.Millisecond
 	forms := []struct {
 		name, page, form, path, busy string
 		fill                         func(tb *Tab)
@@ -150,12 +155,10 @@ func TestLoadingState(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			app := startApp(t, apptest.Options{})
 			newAccount(t, app, "nina", "nina@example.com")
-			app.SetDelay(func(r *http.Request, _ url.Values) time.Duration {
-				if r.Method == http.MethodPost && r.URL.Path == f.path {
-					return slow
-				}
-				return 0
+			release := app.Hold(func(r *http.Request, _ url.Values) bool {
+				return r.Method == http.MethodPost && r.URL.Path == f.path
 			})
+			defer release()
 			tb := newTab(t, app.URL, true)
 			tb.open(f.page)
 			f.fill(tb)
@@ -171,9 +174,15 @@ func TestLoadingState(t *testing.T) {
 			if !eval[bool](tb, `getComputedStyle(document.querySelector("`+button+` .spinner")).display !== "none"`) {
 				t.Errorf("no spinner while the request runs")
 			}
-			// Pressing Enter in a field now must not send a second request.
+			// Enter in a field and another click must not send a second
+			// request either.
 			tb.keys("\r")
-			tb.click(button) // a click on a disabled button does nothing
+			tb.click(button)
+			time.Sleep(200 * time.Millisecond) // time for a second request to reach the front door
+			if n := eval[bool](tb, `document.querySelector("`+button+`").disabled`); !n {
+				t.Errorf("the button was enabled again while the request was still running")
+			}
+			release()
 			tb.waitFor("the dashboard", onDashboard)
 			if n := len(app.Hits("POST", f.path)); n != 1 {
 				t.Errorf("%d POST %s requests after a double-click, want 1", n, f.path)

@@ -25,9 +25,10 @@ type App struct {
 	*apptest.Server
 	URL string // the front door; tabs use this
 
-	mu    sync.Mutex
-	hits  []Hit
-	delay func(r *http.Request, form url.Values) time.Duration
+	mu      sync.Mutex
+	hits    []Hit
+	hold    func(r *http.Request, form url.Values) bool
+	release chan struct{}
 }
 
 // Hit is one request the browser made.
@@ -50,23 +51,22 @@ func startApp(t testing.TB, opts apptest.Options) *App {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var form url.Values
 		if r.Method == http.MethodPost && r.Body != nil {
-			// Read the form for the record and for delay rules, then
+			// Read the form for the record and for Hold, then
 			// hand the server the same bytes.
 			b, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(b))
 			form, _ = url.ParseQuery(string(b))
 		}
 		a.mu.Lock()
-		delay := a.delay
+		hold, release := a.hold, a.release
 		a.mu.Unlock()
-		if delay != nil {
-			if d := delay(r, form); d > 0 {
-				select {
-				case <-time.After(d):
-				case <-r.Context().Done():
-					a.record(Hit{Method: r.Method, Path: r.URL.Path, HTMX: r.Header.Get("HX-Request") == "true", Status: 499, Form: form})
-					return
-				}
+		if hold != nil && hold(r, form) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				// The browser gave up on the request (htmx aborted it).
+				a.record(Hit{Method: r.Method, Path: r.URL.Path, HTMX: r.Header.Get("HX-Request") == "true", Status: 499, Form: form})
+				return
 			}
 		}
 		sw := &statusRecorder{ResponseWriter: w}
@@ -89,11 +89,17 @@ func (a *App) record(h Hit) {
 	a.hits = append(a.hits, h)
 }
 
-// SetDelay holds back the requests f says to, by the duration it returns.
-func (a *App) SetDelay(f func(r *http.Request, form url.Values) time.Duration) {
+// Hold keeps the requests match picks waiting, before the server sees
+// them, until release is called: a slow server on the test's cue, with no
+// race against a clock. Requests the browser abandons meanwhile are
+// recorded with status 499.
+func (a *App) Hold(match func(r *http.Request, form url.Values) bool) (release func()) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.delay = f
+	ch := make(chan struct{})
+	a.hold, a.release = match, ch
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
 }
 
 // Hits returns the requests with this method and path, in order.
