@@ -69,9 +69,16 @@ func startApp(t testing.TB, opts apptest.Options) *App {
 				return
 			}
 		}
-		sw := &statusRecorder{ResponseWriter: w}
+		// The request is recorded as its status is written, before any
+		// byte reaches the browser: whatever the browser shows next, the
+		// record is already there.
+		sw := &statusRecorder{ResponseWriter: w, onStatus: func(status int) {
+			a.record(Hit{Method: r.Method, Path: r.URL.Path, HTMX: r.Header.Get("HX-Request") == "true", Status: status, Form: form})
+		}}
 		inner.ServeHTTP(sw, r)
-		a.record(Hit{Method: r.Method, Path: r.URL.Path, HTMX: r.Header.Get("HX-Request") == "true", Status: sw.status, Form: form})
+		if sw.status == 0 {
+			sw.WriteHeader(http.StatusOK)
+		}
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() {
@@ -171,19 +178,21 @@ func (a *App) LastHit(t testing.TB, method, path string) Hit {
 // statusRecorder remembers the status the server answered.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status   int
+	onStatus func(int)
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		w.onStatus(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
