@@ -61,6 +61,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // shutdownGrace is how long requests in flight may take after a stop signal.
 const shutdownGrace = 10 * time.Second
 
+// writeTimeout is the longest a request may take to be answered. A request
+// waits for a hashing slot at most half of it, then gets 503: an answer
+// instead of a dropped connection.
+const writeTimeout = 60 * time.Second
+
 // serve runs the web server until ctx ends, then stops gracefully: no new
 // connections, requests in flight finish, and the database is closed so
 // the file alone is complete.
@@ -110,6 +115,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		TrustedProxies:  proxies,
 		Logger:          logger,
 		Mail:            sender,
+		HashWait:        writeTimeout / 2,
 	}, store, hasher)
 	if err != nil {
 		return err
@@ -123,7 +129,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Handler:           app.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

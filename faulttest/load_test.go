@@ -52,9 +52,11 @@ func TestConcurrentSignups(t *testing.T) {
 
 // A flood of concurrent sign-in attempts, each from its own address (a
 // botnet, so the per-address limit does not stop it and every attempt
-// costs a hash): the server answers every request with 401 or 429, stays
-// up, and its peak memory stays under 256 MiB. CI sends 100;
-// GATEHOUSE_LOAD_FULL=1 sends 1,000.
+// costs a hash): the server answers every request with 401 or 429 (or
+// 503 for those that wait for a hashing slot longer than the server's
+// bound, 30 s: the 1,000 on a small machine), stays up, and its peak
+// memory stays under 256 MiB. CI sends 100; GATEHOUSE_LOAD_FULL=1 sends
+// 1,000.
 func TestSigninFlood(t *testing.T) {
 	n := 100
 	if loadFull() {
@@ -102,12 +104,13 @@ func TestSigninFlood(t *testing.T) {
 	if len(failures) > 0 {
 		t.Fatalf("%d requests got no answer, e.g. %s", len(failures), failures[0])
 	}
-	if counts[401]+counts[429] != n {
-		t.Fatalf("answers %v: want only 401 and 429", counts)
+	if counts[401]+counts[429]+counts[503] != n {
+		t.Fatalf("answers %v: want only 401, 429 and 503", counts)
 	}
 	// The real account took exactly 10 failures; the made-up ones one each.
-	if want := 10 + n/2; counts[401] != want {
-		t.Errorf("%d answers were 401, want %d (10 for the real account, one per made-up one)", counts[401], want)
+	// A 503 was never checked: then fewer.
+	if want := 10 + n/2; counts[401] != want && (counts[503] == 0 || counts[401] > want) {
+		t.Errorf("%d answers were 401 (and %d were 503), want %d (10 for the real account, one per made-up one)", counts[401], counts[503], want)
 	}
 	if peak >= 256<<20 {
 		t.Fatalf("peak memory %d MiB, want under 256 MiB", peak>>20)

@@ -35,7 +35,8 @@ type Config struct {
 	// each mail to the log (mail.LogSender).
 	Mail mail.Sender
 	// HashWait is how long a request waits for a hashing slot before it
-	// is answered 503 with Retry-After; zero means 20 seconds.
+	// is answered 503 with Retry-After; zero means 30 seconds (half the
+	// server's write timeout).
 	HashWait time.Duration
 }
 
