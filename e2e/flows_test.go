@@ -334,3 +334,38 @@ func TestSigninErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestAccountFormErrors: each form of the account page, sent empty,
+// shows its errors in its own summary and puts focus on its first field,
+// with and without JavaScript; with it, the rest of the page stays.
+func TestAccountFormErrors(t *testing.T) {
+	bothModes(t, func(t *testing.T, js bool) {
+		app := startApp(t, apptest.Options{})
+		newAccount(t, app, "pat", "pat@example.com")
+		tb := newTab(t, app.URL, js)
+		tb.open("/signin")
+		signinInBrowser(tb, "pat", testPassword, false)
+		for _, f := range []struct{ action, first string }{
+			{"/account/password", "#password-current_password"},
+			{"/account/email", "#email-email"},
+			{"/account/delete", "#delete-current_password"},
+		} {
+			tb.open("/account")
+			form := "form[action='" + f.action + "']"
+			tb.post(app, form, f.action)
+			checkHit(t, app, "POST", f.action, http.StatusUnprocessableEntity, js)
+			if !tb.exists(form + " .error-summary") {
+				t.Errorf("%s: no error summary in the form", f.action)
+			}
+			if n := eval[int](tb, `document.querySelectorAll(".error-summary").length`); n != 1 {
+				t.Errorf("%s: %d error summaries on the page, want 1", f.action, n)
+			}
+			if got := tb.focused(); got != f.first {
+				t.Errorf("%s: focus after the failed submit is on %s, want %s", f.action, got, f.first)
+			}
+			if js && !tb.marked() {
+				t.Errorf("%s: with JavaScript the page was reloaded; only the form should be swapped", f.action)
+			}
+		}
+	})
+}
