@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ type loadResult struct {
 	Elapsed   time.Duration
 	Latencies []time.Duration
 	ServerCPU time.Duration // CPU the server process used during the run
+	ClientCPU time.Duration // CPU this process (the load generator) used
 }
 
 func (l loadResult) rps() float64 { return float64(l.Requests) / l.Elapsed.Seconds() }
@@ -59,6 +61,7 @@ func (l *loadResult) add(o loadResult) {
 	l.Elapsed += o.Elapsed
 	l.Latencies = append(l.Latencies, o.Latencies...)
 	l.ServerCPU += o.ServerCPU
+	l.ClientCPU += o.ClientCPU
 }
 
 func (l *loadResult) sort() { slices.Sort(l.Latencies) }
@@ -86,6 +89,7 @@ func closedLoop(client *http.Client, pid int, workers int, d time.Duration, want
 		total   loadResult
 		wg      sync.WaitGroup
 		cpu0, _ = cpuTime(pid)
+		own0, _ = cpuTime(os.Getpid())
 		start   = time.Now()
 		stop    = start.Add(d)
 	)
@@ -122,7 +126,9 @@ func closedLoop(client *http.Client, pid int, workers int, d time.Duration, want
 	wg.Wait()
 	total.Elapsed = time.Since(start)
 	cpu1, _ := cpuTime(pid)
+	own1, _ := cpuTime(os.Getpid())
 	total.ServerCPU = cpu1 - cpu0
+	total.ClientCPU = own1 - own0
 	return total
 }
 

@@ -263,11 +263,20 @@ func (b *bench) dashboard(ctx context.Context) error {
 		fmt.Sprintf("p99 %.2f ms", ms(percentile(ghRes.Latencies, 0.99))))
 	b.rep.info("server CPU per request: Gatehouse / baseline", perReq(ghRes), "µs",
 		fmt.Sprintf("baseline %.1f µs (from /proc, user+system)", perReq(baseRes)))
+	b.rep.info("load generator CPU per request: Gatehouse / baseline", clientPerReq(ghRes), "µs",
+		fmt.Sprintf("baseline %.1f µs; the client shares the machine's cores with the server", clientPerReq(baseRes)))
 	// The median of the pairs' ratios: a burst of other work on the machine
 	// spoils one pair, not the verdict. The pooled ratio is shown beside it.
 	b.rep.atLeast("signed-in page throughput / baseline", ratios[len(ratios)/2], "", 0.5,
 		fmt.Sprintf("product.md §9; median of %d round pairs (%s), pooled %.3f", len(ratios), joinNums(ratios), ghRes.rps()/baseRes.rps()))
 	return nil
+}
+
+func clientPerReq(l loadResult) float64 {
+	if l.Requests == 0 {
+		return 0
+	}
+	return float64(l.ClientCPU.Microseconds()) / float64(l.Requests)
 }
 
 func perReq(l loadResult) float64 {
