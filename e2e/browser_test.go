@@ -396,6 +396,7 @@ func (tb *Tab) marked() bool {
 // JavaScript condition that says the result is shown.
 func (tb *Tab) submit(form, what, until string) {
 	tb.t.Helper()
+	tb.quiet(form)
 	tb.mark()
 	tb.click(form + ` button[type=submit]`)
 	tb.waitFor(what, until)
@@ -408,6 +409,7 @@ func (tb *Tab) submit(form, what, until string) {
 func (tb *Tab) post(app *App, form, path string) {
 	tb.t.Helper()
 	n := len(app.Hits("POST", path))
+	tb.quiet(form)
 	tb.mark()
 	tb.click(form + ` button[type=submit]`)
 	deadline := time.Now().Add(10 * time.Second)
@@ -418,10 +420,32 @@ func (tb *Tab) post(app *App, form, path string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if tb.JS {
-		tb.waitFor("the htmx swap to settle", `!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
+		tb.settle()
 	} else {
 		tb.waitFor("the answer page to load", `!window.__gatehouseMark`)
 	}
+}
+
+// quiet waits, before a click on form's button, until the form's inline
+// checks have answered: the debounce of the last keystroke has run out and
+// no check is in flight. A message that appears between the moment the
+// click's position is computed and the press would move the button away
+// from it. (A person sees the page before clicking; a test has to wait.)
+func (tb *Tab) quiet(form string) {
+	tb.t.Helper()
+	if !tb.JS || !tb.exists(form+` [hx-trigger*="delay"]`) {
+		return
+	}
+	time.Sleep(600 * time.Millisecond) // the checks' debounce is 500 ms
+	tb.settle()
+}
+
+// settle waits until htmx has finished every request, swap and settle.
+// htmx focuses an autofocus field while settling, 20 ms after the swap:
+// a test that types before then has its keys land in the wrong field.
+func (tb *Tab) settle() {
+	tb.t.Helper()
+	tb.waitFor("htmx to settle", `!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)
 }
 
 // cookie returns the browser's cookie name for the app, or nil.

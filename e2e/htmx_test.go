@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"gatehouse/internal/apptest"
 	"gatehouse/rules"
 )
@@ -162,8 +164,8 @@ func TestLoadingState(t *testing.T) {
 			tb := newTab(t, app.URL, true)
 			tb.open(f.page)
 			f.fill(tb)
-			// Let the inline checks of the last field finish first.
-			tb.waitFor("inline checks to finish", `!document.querySelector(".htmx-request")`)
+			// Let the inline checks of the fields finish first.
+			tb.quiet(f.form)
 			button := f.form + " button[type=submit]"
 			idle := tb.text(button + " .label-idle")
 			tb.doubleClick(button)
@@ -217,4 +219,39 @@ func TestErrorsSwapOnlyTheForm(t *testing.T) {
 			t.Errorf("%s: %d h1 after the swap (a whole page swapped into the form?)", p.page, n)
 		}
 	}
+}
+
+// TestSubmitClickNotLostToInlineMessage: pressing the submit button blurs
+// the last field, whose inline check then shows a new message above the
+// button. The button must not move away from under the pointer between
+// press and release, or the click is lost and nothing is sent.
+func TestSubmitClickNotLostToInlineMessage(t *testing.T) {
+	app := startApp(t, apptest.Options{})
+	tb := newTab(t, app.URL, true)
+	tb.open("/signup")
+	tb.fill("#username", "quinn")
+	tb.fill("#email", "quinn@example.com")
+	tb.fill("#password", testPassword)
+	tb.keys("\t")
+	waitError(tb, "password", "")
+	tb.fill("#password_confirm", testPassword+"x")
+	// Press near the top edge of the button, as fast as the debounce
+	// allows no check yet: only the blur sends one.
+	xy := eval[[]float64](tb, `(function(){var r=document.querySelector("#signup-form button[type=submit]").getBoundingClientRect();`+
+		`return [r.left+r.width/2, r.top+4]})()`)
+	tb.do(chromedp.MouseEvent(chromedp.MousePressed, xy[0], xy[1], chromedp.ButtonLeft, chromedp.ClickCount(1)))
+	// A person's click lasts about a tenth of a second; the check of the
+	// blurred field answers well within it on loopback.
+	time.Sleep(150 * time.Millisecond)
+	tb.do(chromedp.MouseEvent(chromedp.MouseReleased, xy[0], xy[1], chromedp.ButtonLeft, chromedp.ClickCount(1)))
+	deadline := time.Now().Add(3 * time.Second)
+	for len(app.Hits("POST", "/signup")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the click on Create account sent nothing (the button moved under the pointer?); page:\n%s", tb.bodyText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb.settle()
+	checkHit(t, app, "POST", "/signup", http.StatusUnprocessableEntity, true)
+	waitError(tb, "password_confirm", rules.MsgConfirmMismatch)
 }
