@@ -241,6 +241,8 @@ func TestSignupValidation(t *testing.T) {
 			"password": rules.MsgPasswordSame}, "#password"},
 		{"confirmation only", "grace", "grace@example.com", testPassword, testPassword + "!", fieldErrors{
 			"password_confirm": rules.MsgConfirmMismatch}, "#password_confirm"},
+		{"too long", strings.Repeat("u", 32), strings.Repeat("e", 243) + "@example.com", strings.Repeat("p", 257), strings.Repeat("p", 257), fieldErrors{
+			"username": rules.MsgUsernameLength, "email": rules.MsgEmailLength, "password": rules.MsgPasswordLong}, "#username"},
 		{"taken", "taken", "TAKEN@example.com", testPassword, testPassword, fieldErrors{
 			"username": rules.MsgUsernameTaken, "email": rules.MsgEmailTaken}, "#username"},
 	}
