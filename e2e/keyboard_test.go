@@ -60,6 +60,9 @@ func TestKeyboardOnly(t *testing.T) {
 		tb.mark()
 		tb.keys("\r")
 		tb.waitFor("the form with errors", `document.querySelector(".error-summary")`)
+		if js {
+			tb.settle()
+		}
 		tb.waitFor("focus on the first field in error", `document.activeElement && document.activeElement.id === "username"`)
 		checkHit(t, app, "POST", "/signup", http.StatusUnprocessableEntity, js)
 		if got := tb.text("#username-error"); got != rules.MsgUsernameRequired {
@@ -94,6 +97,9 @@ func TestKeyboardOnly(t *testing.T) {
 		tb.keys("wrong password")
 		tb.keys("\r")
 		tb.waitFor("the wrong-password message", `document.querySelector(".error-summary")`)
+		if js {
+			tb.settle()
+		}
 		tb.waitFor("focus on the error summary", `document.activeElement && document.activeElement.id === "error-summary"`)
 		checkHit(t, app, "POST", "/signin", http.StatusUnauthorized, js)
 
