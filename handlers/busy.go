@@ -9,11 +9,11 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// defaultHashWait bounds the wait for a hashing slot: half the server's
-// 60 s write timeout, so a request that cannot be hashed in time still
-// gets an answer instead of a dropped connection, while a burst of 500
-// sign-ups (product.md §9) still fits on a small machine.
-const defaultHashWait = 30 * time.Second
+// defaultHashWait bounds the wait for a hashing slot: two thirds of the
+// server's 90 s write timeout, so a request that cannot be hashed in time
+// still gets an answer instead of a dropped connection, while a burst of
+// 500 sign-ups (product.md §9) still fits on a small, busy machine.
+const defaultHashWait = 60 * time.Second
 
 // busyRetry is the Retry-After of a request turned away because every
 // hashing slot stayed taken: a queue that long drains within seconds.
