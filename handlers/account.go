@@ -64,12 +64,14 @@ func (a *App) accountPage(c *gin.Context) {
 }
 
 // accountInvalid shows the account page again with the errors of one of
-// its forms (form.ID says which): the whole page for a plain request, only
-// that form's fragment for htmx.
-func (a *App) accountInvalid(c *gin.Context, status int, form views.Form) {
+// its forms (formID says which): v's field errors, the form's values
+// (never passwords) and a message for the whole form; the whole page for a
+// plain request, only that form's fragment for htmx.
+func (a *App) accountInvalid(c *gin.Context, status int, formID string, v *validator, values map[string]string, message string) {
 	d := a.data(c, accountTitle)
-	d.Form = form
-	a.renderForm(c, status, views.PageAccount, form.ID+"-form", d)
+	d.Form = v.form(values, message)
+	d.Form.ID = formID
+	a.renderForm(c, status, views.PageAccount, formID+"-form", d)
 }
 
 // checkCurrentPassword verifies the password a signed-in form asks for
@@ -101,10 +103,7 @@ func (a *App) checkCurrentPassword(c *gin.Context, v *validator, formID, pw stri
 	if refused != nil {
 		a.log.Warn("password check throttled", "user_id", user.ID, "ip", c.ClientIP(),
 			"retry_after", throttleWait(refused).Round(time.Second), "in_flight", refused.InFlight)
-		var none validator
-		form := none.form(values, throttled(c, refused))
-		form.ID = formID
-		a.accountInvalid(c, http.StatusTooManyRequests, form)
+		a.accountInvalid(c, http.StatusTooManyRequests, formID, &validator{}, values, throttled(c, refused))
 		return true
 	}
 	ok, _, err := a.verify(ctx, pw, user.PasswordHash)
@@ -112,10 +111,7 @@ func (a *App) checkCurrentPassword(c *gin.Context, v *validator, formID, pw stri
 		// Never checked: no failure.
 		a.cancelSignin(tctx, held)
 		if errors.Is(err, errBusy) {
-			var none validator
-			form := none.form(values, msgBusy)
-			form.ID = formID
-			a.accountInvalid(c, a.busy(c), form)
+			a.accountInvalid(c, a.busy(c), formID, &validator{}, values, msgBusy)
 			return true
 		}
 		a.serverError(c, err)
@@ -147,19 +143,14 @@ func (a *App) passwordSubmit(c *gin.Context) {
 	v.add("new_password", passwordError(f.NewPassword, user.Username, user.Email))
 	v.add("new_password_confirm", confirmError(f.NewPassword, f.NewPasswordConfirm))
 	if !v.valid() {
-		form := v.form(nil, "")
-		form.ID = formPassword
-		a.accountInvalid(c, http.StatusUnprocessableEntity, form)
+		a.accountInvalid(c, http.StatusUnprocessableEntity, formPassword, &v, nil, "")
 		return
 	}
 
 	ctx := c.Request.Context()
 	hash, err := a.hash(ctx, f.NewPassword)
 	if errors.Is(err, errBusy) {
-		var none validator
-		form := none.form(nil, msgBusy)
-		form.ID = formPassword
-		a.accountInvalid(c, a.busy(c), form)
+		a.accountInvalid(c, a.busy(c), formPassword, &validator{}, nil, msgBusy)
 		return
 	}
 	if err != nil {
@@ -201,9 +192,7 @@ func (a *App) deleteSubmit(c *gin.Context) {
 		return
 	}
 	if !v.valid() {
-		form := v.form(nil, "")
-		form.ID = formDelete
-		a.accountInvalid(c, http.StatusUnprocessableEntity, form)
+		a.accountInvalid(c, http.StatusUnprocessableEntity, formDelete, &v, nil, "")
 		return
 	}
 	ctx := c.Request.Context()

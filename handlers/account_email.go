@@ -44,9 +44,7 @@ func (a *App) emailSubmit(c *gin.Context) {
 		return
 	}
 	if !v.valid() {
-		form := v.form(map[string]string{"email": f.Email}, "")
-		form.ID = formEmail
-		a.accountInvalid(c, http.StatusUnprocessableEntity, form)
+		a.accountInvalid(c, http.StatusUnprocessableEntity, formEmail, &v, map[string]string{"email": f.Email}, "")
 		return
 	}
 	a.sendEmailChange(user, email)
