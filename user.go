@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/term"
+
 	"gatehouse/db"
 	"gatehouse/password"
 	"gatehouse/rules"
@@ -236,10 +238,15 @@ func newPasswordHash(ctx context.Context, stdin io.Reader, stderr io.Writer, use
 	if stdin == nil {
 		return "", errors.New("no password: give it on standard input, one line")
 	}
-	if f, ok := stdin.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			fmt.Fprintf(stderr, "New password for %s (typing is shown; or pipe it in): ", username)
+	// At a terminal, ask and keep the typing off the screen.
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintf(stderr, "New password for %s: ", username)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password from the terminal: %w", err)
 		}
+		stdin = strings.NewReader(string(b) + "\n")
 	}
 	line, err := bufio.NewReader(io.LimitReader(stdin, maxPasswordLine)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
