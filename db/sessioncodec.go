@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -114,7 +115,7 @@ func (SessionCodec) Decode(b []byte) (time.Time, map[string]interface{}, error) 
 		case tagTime:
 			v = d.time()
 		case tagBytes:
-			v = []byte(d.string())
+			v = bytes.Clone(d.bytes())
 		default:
 			d.err = errCodec
 		}
@@ -190,24 +191,28 @@ func (d *decoder) uint64() uint64 {
 	return v
 }
 
-func (d *decoder) string() string {
+// bytes returns the next length-prefixed field as a view into the input,
+// so each caller copies it at most once.
+func (d *decoder) bytes() []byte {
 	n := d.uvarint()
 	if d.err != nil || n > uint64(len(d.b)) {
 		d.fail()
-		return ""
+		return nil
 	}
-	s := string(d.b[:n])
+	p := d.b[:n:n]
 	d.b = d.b[n:]
-	return s
+	return p
 }
 
+func (d *decoder) string() string { return string(d.bytes()) }
+
 func (d *decoder) time() time.Time {
-	s := d.string()
+	p := d.bytes()
 	if d.err != nil {
 		return time.Time{}
 	}
 	var t time.Time
-	if err := t.UnmarshalBinary([]byte(s)); err != nil {
+	if err := t.UnmarshalBinary(p); err != nil {
 		d.fail()
 	}
 	return t
