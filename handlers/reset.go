@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin/binding"
 
 	"gatehouse/db"
+	"gatehouse/password"
 	"gatehouse/views"
 )
 
@@ -123,8 +124,8 @@ func (a *App) resetSubmit(c *gin.Context) {
 		a.renderForm(c, http.StatusUnprocessableEntity, views.PageReset, "reset-form", d)
 		return
 	}
-	hash, err := a.hash(ctx, f.NewPassword)
-	if errors.Is(err, errBusy) {
+	hash, err := a.hasher.Hash(ctx, f.NewPassword)
+	if errors.Is(err, password.ErrBusy) {
 		// The link is not used yet: the same link works when tried again.
 		status := a.busy(c)
 		d := a.data(c, "Choose a new password")
