@@ -115,8 +115,14 @@ func (s *Store) CreateLinkToken(ctx context.Context, userID int64, kind TokenKin
 // (the reset page shows its form first). Errors: ErrNotFound, ErrTokenUsed,
 // ErrTokenExpired.
 func (s *Store) PeekLinkToken(ctx context.Context, token string, now time.Time, kinds ...TokenKind) (*LinkToken, error) {
+	return usableLinkToken(ctx, s.read, HashToken(token), now, kinds)
+}
+
+// usableLinkToken looks a token up by its hash and returns it if it can be
+// used now, or says why not.
+func usableLinkToken(ctx context.Context, q sqlx.QueryerContext, hash string, now time.Time, kinds []TokenKind) (*LinkToken, error) {
 	var r linkTokenRow
-	err := s.read.GetContext(ctx, &r, `SELECT `+linkTokenColumns+` FROM link_tokens WHERE token_hash = ?`, HashToken(token))
+	err := sqlx.GetContext(ctx, q, &r, `SELECT `+linkTokenColumns+` FROM link_tokens WHERE token_hash = ?`, hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -170,14 +176,7 @@ func consumeLinkToken(ctx context.Context, tx *sqlx.Tx, token string, now time.T
 	if !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	err = tx.GetContext(ctx, &r, `SELECT `+linkTokenColumns+` FROM link_tokens WHERE token_hash = ?`, hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := r.usable(now, kinds); err != nil {
+	if _, err := usableLinkToken(ctx, tx, hash, now, kinds); err != nil {
 		return nil, err
 	}
 	return nil, ErrNotFound // not reached: the UPDATE would have matched
