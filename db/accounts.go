@@ -22,20 +22,14 @@ func (s *Store) ChangePassword(ctx context.Context, userID int64, hash string, k
 		return 0, err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)
-	if err := oneRow(res, err); err != nil {
+	if err := setPasswordHash(ctx, tx, userID, hash); err != nil {
 		return 0, err
 	}
-	res, err = tx.ExecContext(ctx, `DELETE FROM user_sessions WHERE user_id = ? AND id <> ?`, userID, keepSessionID)
+	ended, err := deleteUserSessions(ctx, tx, userID, keepSessionID)
 	if err != nil {
 		return 0, err
 	}
-	ended, err := res.RowsAffected()
-	if err != nil {
-		return 0, err
-	}
-	_, err = tx.ExecContext(ctx, `DELETE FROM link_tokens WHERE user_id = ? AND kind = ? AND used_at IS NULL`, userID, TokenReset)
-	if err != nil {
+	if err := voidLinkTokens(ctx, tx, userID, TokenReset); err != nil {
 		return 0, err
 	}
 	return ended, tx.Commit()

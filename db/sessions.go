@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/sqlite3store"
+	"github.com/jmoiron/sqlx"
 )
 
 // HashToken is how a session or link token is stored: the hex SHA-256 of
@@ -163,7 +164,13 @@ func (s *Store) DeleteUserSession(ctx context.Context, userID, sessionID int64) 
 // DeleteUserSessions ends every session of a user except keepID (0 keeps
 // none) and returns how many ended.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID, keepID int64) (int64, error) {
-	res, err := s.write.ExecContext(ctx, `DELETE FROM user_sessions WHERE user_id = ? AND id <> ?`, userID, keepID)
+	return deleteUserSessions(ctx, s.write, userID, keepID)
+}
+
+// deleteUserSessions is DeleteUserSessions inside a caller's transaction.
+// Session ids start at 1, so keepID 0 keeps none.
+func deleteUserSessions(ctx context.Context, x sqlx.ExecerContext, userID, keepID int64) (int64, error) {
+	res, err := x.ExecContext(ctx, `DELETE FROM user_sessions WHERE user_id = ? AND id <> ?`, userID, keepID)
 	if err != nil {
 		return 0, err
 	}

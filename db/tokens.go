@@ -92,9 +92,7 @@ func (s *Store) CreateLinkToken(ctx context.Context, userID int64, kind TokenKin
 	}
 	defer tx.Rollback()
 	if kind == TokenReset || kind == TokenEmailChange {
-		if _, err := tx.ExecContext(ctx, `
-			DELETE FROM link_tokens WHERE user_id = ? AND kind = ? AND used_at IS NULL`,
-			userID, string(kind)); err != nil {
+		if err := voidLinkTokens(ctx, tx, userID, kind); err != nil {
 			return "", err
 		}
 	}
@@ -109,6 +107,15 @@ func (s *Store) CreateLinkToken(ctx context.Context, userID int64, kind TokenKin
 		return "", err
 	}
 	return token, nil
+}
+
+// voidLinkTokens deletes a user's unused tokens of kind, so their links
+// stop working.
+func voidLinkTokens(ctx context.Context, x sqlx.ExecerContext, userID int64, kind TokenKind) error {
+	_, err := x.ExecContext(ctx, `
+		DELETE FROM link_tokens WHERE user_id = ? AND kind = ? AND used_at IS NULL`,
+		userID, string(kind))
+	return err
 }
 
 // PeekLinkToken returns the live token of one of kinds without using it
@@ -232,7 +239,7 @@ func (s *Store) ResetPassword(ctx context.Context, token, passwordHash string, n
 	if err := oneRow(res, err); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM user_sessions WHERE user_id = ?`, t.UserID); err != nil {
+	if _, err := deleteUserSessions(ctx, tx, t.UserID, 0); err != nil {
 		return nil, err
 	}
 	return t, tx.Commit()

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // User is one account.
@@ -141,7 +143,11 @@ func (s *Store) EmailTaken(ctx context.Context, email string) (bool, error) {
 // SetPasswordHash replaces a user's password hash (a rehash with newer
 // parameters, or a password change).
 func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string) error {
-	res, err := s.write.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)
+	return setPasswordHash(ctx, s.write, userID, hash)
+}
+
+func setPasswordHash(ctx context.Context, x sqlx.ExecerContext, userID int64, hash string) error {
+	res, err := x.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)
 	return oneRow(res, err)
 }
 
