@@ -129,9 +129,6 @@ func (s *Store) Close() error {
 	return errors.Join(rerr, werr)
 }
 
-// Path is the file the store was opened from.
-func (s *Store) Path() string { return s.path }
-
 // Ping reports whether the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int

@@ -62,9 +62,9 @@ func (r linkTokenRow) token() *LinkToken {
 
 const linkTokenColumns = `id, user_id, kind, new_email, created_at, expires_at, used_at`
 
-// NewToken returns 32 random bytes as unpadded base64url: 43 characters
+// newToken returns 32 random bytes as unpadded base64url: 43 characters
 // that survive any URL or mail client untouched.
-func NewToken() (string, error) {
+func newToken() (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
@@ -78,7 +78,7 @@ func NewToken() (string, error) {
 // older unused ones of that kind, so only the latest link works.
 // newEmail is the target address of an email change and ignored otherwise.
 func (s *Store) CreateLinkToken(ctx context.Context, userID int64, kind TokenKind, newEmail string, now, expires time.Time) (string, error) {
-	token, err := NewToken()
+	token, err := newToken()
 	if err != nil {
 		return "", err
 	}
@@ -259,23 +259,11 @@ func markEmailVerified(ctx context.Context, x sqlx.ExecerContext, userID int64, 
 	return oneRow(res, err)
 }
 
-// ChangeEmail moves a user to a new (lowercased) address, verified as of
-// now. It returns ErrDuplicateEmail when another account uses it.
-func (s *Store) ChangeEmail(ctx context.Context, userID int64, newEmail string, now time.Time) error {
-	tx, err := s.write.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := changeEmail(ctx, tx, userID, newEmail, now); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// changeEmail also voids the user's unused link tokens: they were mailed
-// to the old address (or name another pending change), and must not
-// verify or reset the account once it has moved.
+// changeEmail moves a user to a new (lowercased) address, verified as of
+// now; ErrDuplicateEmail when another account uses it. It also voids the
+// user's unused link tokens: they were mailed to the old address (or name
+// another pending change), and must not verify or reset the account once
+// it has moved.
 func changeEmail(ctx context.Context, tx *sqlx.Tx, userID int64, newEmail string, now time.Time) error {
 	res, err := tx.ExecContext(ctx, `UPDATE users SET email = ?, email_verified_at = ? WHERE id = ?`,
 		newEmail, now.Unix(), userID)
