@@ -64,16 +64,13 @@ func (a *App) signupSubmit(c *gin.Context) {
 		}
 	}
 	if !v.valid() {
-		a.signupInvalid(c, f, &v)
+		a.signupAgain(c, http.StatusUnprocessableEntity, f, &v, "")
 		return
 	}
 
 	hash, err := a.hasher.Hash(ctx, f.Password)
 	if errors.Is(err, password.ErrBusy) {
-		status := a.busy(c)
-		d := a.data(c, "Create your account")
-		d.Form = v.form(map[string]string{"username": f.Username, "email": f.Email}, msgBusy)
-		a.renderForm(c, status, views.PageSignup, "signup-form", d)
+		a.signupAgain(c, a.busy(c), f, &v, msgBusy)
 		return
 	}
 	if err != nil {
@@ -91,7 +88,7 @@ func (a *App) signupSubmit(c *gin.Context) {
 		return
 	}
 	if !v.valid() {
-		a.signupInvalid(c, f, &v)
+		a.signupAgain(c, http.StatusUnprocessableEntity, f, &v, "")
 		return
 	}
 	a.log.Info("account created", "user_id", user.ID, "username", user.Username)
@@ -105,24 +102,50 @@ func (a *App) signupSubmit(c *gin.Context) {
 
 // checkTaken records an error for a username or email already in use.
 func (a *App) checkTaken(ctx context.Context, v *validator, username, email string) error {
-	taken, err := a.store.UsernameTaken(ctx, username)
+	msg, err := a.usernameProblem(ctx, username)
 	if err != nil {
 		return err
 	}
-	v.check(!taken, "username", msgUsernameTaken)
-	taken, err = a.store.EmailTaken(ctx, email)
+	v.add("username", msg)
+	msg, err = a.emailProblem(ctx, email)
 	if err != nil {
 		return err
 	}
-	v.check(!taken, "email", msgEmailTaken)
+	v.add("email", msg)
 	return nil
 }
 
-// signupInvalid shows the sign-up form again with its errors (422).
-func (a *App) signupInvalid(c *gin.Context, f signupForm, v *validator) {
+// usernameProblem is what is wrong with a normalised username: its rule,
+// then whether an account has it; "" when nothing is.
+func (a *App) usernameProblem(ctx context.Context, username string) (string, error) {
+	if msg := usernameError(username); msg != "" {
+		return msg, nil
+	}
+	taken, err := a.store.UsernameTaken(ctx, username)
+	if err != nil || !taken {
+		return "", err
+	}
+	return msgUsernameTaken, nil
+}
+
+// emailProblem is usernameProblem for an email address.
+func (a *App) emailProblem(ctx context.Context, email string) (string, error) {
+	if msg := emailError(email); msg != "" {
+		return msg, nil
+	}
+	taken, err := a.store.EmailTaken(ctx, email)
+	if err != nil || !taken {
+		return "", err
+	}
+	return msgEmailTaken, nil
+}
+
+// signupAgain shows the sign-up form again with its errors and a message
+// for the whole form: the values kept, never the passwords.
+func (a *App) signupAgain(c *gin.Context, status int, f signupForm, v *validator, message string) {
 	d := a.data(c, "Create your account")
-	d.Form = v.form(map[string]string{"username": f.Username, "email": f.Email}, "")
-	a.renderForm(c, http.StatusUnprocessableEntity, views.PageSignup, "signup-form", d)
+	d.Form = v.form(map[string]string{"username": f.Username, "email": f.Email}, message)
+	a.renderForm(c, status, views.PageSignup, "signup-form", d)
 }
 
 // signupValidate checks one sign-up field as the user types (htmx) and
@@ -137,34 +160,15 @@ func (a *App) signupValidate(c *gin.Context) {
 	ctx := c.Request.Context()
 	field := c.Param("field")
 	var msg string
+	var err error
 	switch field {
 	case "username":
 		if username != "" {
-			msg = usernameError(username)
-			if msg == "" {
-				taken, err := a.store.UsernameTaken(ctx, username)
-				if err != nil {
-					a.serverError(c, err)
-					return
-				}
-				if taken {
-					msg = msgUsernameTaken
-				}
-			}
+			msg, err = a.usernameProblem(ctx, username)
 		}
 	case "email":
 		if email != "" {
-			msg = emailError(email)
-			if msg == "" {
-				taken, err := a.store.EmailTaken(ctx, email)
-				if err != nil {
-					a.serverError(c, err)
-					return
-				}
-				if taken {
-					msg = msgEmailTaken
-				}
-			}
+			msg, err = a.emailProblem(ctx, email)
 		}
 	case "password":
 		if f.Password != "" {
@@ -176,6 +180,10 @@ func (a *App) signupValidate(c *gin.Context) {
 		}
 	default:
 		a.notFound(c)
+		return
+	}
+	if err != nil {
+		a.serverError(c, err)
 		return
 	}
 	d := views.Data{Field: views.Field{Name: field, Error: msg}}
