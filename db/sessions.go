@@ -56,19 +56,19 @@ func (s *SessionStore) Delete(token string) error {
 
 // Session describes one signed-in session (the user_sessions row).
 type Session struct {
-	ID         int64     `db:"-"`
-	UserID     int64     `db:"-"`
-	CreatedAt  time.Time `db:"-"`
-	LastSeenAt time.Time `db:"-"`
-	ExpiresAt  time.Time `db:"-"`
-	IP         string    `db:"-"`
-	UserAgent  string    `db:"-"`
+	ID         int64
+	UserID     int64
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	IP         string
+	UserAgent  string
 }
 
+// sessionRow is how a session is stored: times as Unix seconds.
 type sessionRow struct {
 	ID         int64  `db:"id"`
 	UserID     int64  `db:"user_id"`
-	TokenHash  string `db:"token_hash"`
 	CreatedAt  int64  `db:"created_at"`
 	LastSeenAt int64  `db:"last_seen_at"`
 	ExpiresAt  int64  `db:"expires_at"`
@@ -182,7 +182,7 @@ func deleteUserSessions(ctx context.Context, x sqlx.ExecerContext, userID, keepI
 func (s *Store) UserSessions(ctx context.Context, userID int64, now time.Time, idle time.Duration) ([]Session, error) {
 	var rows []sessionRow
 	err := s.read.SelectContext(ctx, &rows, `
-		SELECT id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent
+		SELECT id, user_id, created_at, last_seen_at, expires_at, ip, user_agent
 		FROM user_sessions
 		WHERE user_id = ? AND expires_at > ? AND last_seen_at > ?
 		ORDER BY last_seen_at DESC, id DESC`,
