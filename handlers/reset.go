@@ -118,20 +118,13 @@ func (a *App) resetSubmit(c *gin.Context) {
 	v.add("new_password", passwordError(f.NewPassword, user.Username, user.Email))
 	v.add("new_password_confirm", confirmError(f.NewPassword, f.NewPasswordConfirm))
 	if !v.valid() {
-		d := a.data(c, "Choose a new password")
-		d.Form = v.form(nil, "")
-		d.Link.Token = f.Token
-		a.renderForm(c, http.StatusUnprocessableEntity, views.PageReset, "reset-form", d)
+		a.resetAgain(c, http.StatusUnprocessableEntity, f.Token, &v, "")
 		return
 	}
 	hash, err := a.hasher.Hash(ctx, f.NewPassword)
 	if errors.Is(err, password.ErrBusy) {
 		// The link is not used yet: the same link works when tried again.
-		status := a.busy(c)
-		d := a.data(c, "Choose a new password")
-		d.Form = v.form(nil, msgBusy)
-		d.Link.Token = f.Token
-		a.renderForm(c, status, views.PageReset, "reset-form", d)
+		a.resetAgain(c, a.busy(c), f.Token, &v, msgBusy)
 		return
 	}
 	if err != nil {
@@ -153,6 +146,15 @@ func (a *App) resetSubmit(c *gin.Context) {
 	}
 	a.setNotice(c, noticePasswordReset)
 	a.redirect(c, "/signin")
+}
+
+// resetAgain shows the new-password form again, for the same link, with
+// its errors and a message for the whole form.
+func (a *App) resetAgain(c *gin.Context, status int, token string, v *validator, message string) {
+	d := a.data(c, "Choose a new password")
+	d.Form = v.form(nil, message)
+	d.Link.Token = token
+	a.renderForm(c, status, views.PageReset, "reset-form", d)
 }
 
 // resetLinkFailed answers a reset submit whose link cannot be used. htmx

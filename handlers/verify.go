@@ -72,8 +72,7 @@ func (a *App) verifyResend(c *gin.Context) {
 		return
 	}
 	if wait := a.reserveResend(c, u.ID); wait > 0 {
-		secs := int64((wait + time.Second - 1) / time.Second)
-		c.Header("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		setRetryAfter(c, wait)
 		d := a.data(c, "Dashboard")
 		d.Session = views.SessionInfo{ExpiresAt: a.sessionExpiry(c), Idle: a.cfg.SessionIdle}
 		d.Form.Message = "We sent you a link a moment ago. You can ask for another in " + waitText(wait) + "."
