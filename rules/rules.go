@@ -41,19 +41,17 @@ func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(
 
 // UsernameError checks a normalised username; "" when it is valid.
 func UsernameError(u string) string {
-	switch {
-	case u == "":
+	if u == "" {
 		return MsgUsernameRequired
-	case !utf8.ValidString(u):
-		return MsgUsernameChars
 	}
-	n := utf8.RuneCountInString(u)
+	// Invalid UTF-8 ranges as U+FFFD, which fails this check too.
 	for _, r := range u {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
 			return MsgUsernameChars
 		}
 	}
-	if n < 3 || n > 31 {
+	// Only ASCII is left, so bytes are characters.
+	if len(u) < 3 || len(u) > 31 {
 		return MsgUsernameLength
 	}
 	return ""

@@ -18,6 +18,7 @@ func TestRules(t *testing.T) {
 		{"username 31", UsernameError(strings.Repeat("a", 31)), ""},
 		{"username chars", UsernameError("al ice"), MsgUsernameChars},
 		{"username non-ascii", UsernameError("jürgen"), MsgUsernameChars},
+		{"username invalid utf-8", UsernameError("ab\xffc"), MsgUsernameChars},
 		{"email ok", EmailError("a@example.com"), ""},
 		{"email empty", EmailError(""), MsgEmailRequired},
 		{"email display name", EmailError("Alice <a@example.com>"), MsgEmailFormat},
