@@ -55,7 +55,6 @@ const (
 	noticeAccountDeleted  = "Your account was deleted."
 	noticeSessionEnded    = "That session was signed out."
 	noticeOthersEnded     = "You were signed out everywhere else."
-	noticeSignedOut       = "You have signed out."
 )
 
 const accountTitle = "Account settings"
@@ -255,7 +254,8 @@ func (a *App) revokeSubmit(c *gin.Context) {
 	user := currentUser(c)
 	cur := currentSession(c)
 	ctx := c.Request.Context()
-	if strings.TrimSpace(f.ID) == "others" {
+	f.ID = strings.TrimSpace(f.ID)
+	if f.ID == "others" {
 		n, err := a.store.DeleteUserSessions(ctx, user.ID, cur.ID)
 		if err != nil {
 			a.serverError(c, err)
@@ -266,15 +266,13 @@ func (a *App) revokeSubmit(c *gin.Context) {
 		a.redirect(c, "/account/sessions")
 		return
 	}
-	id, err := strconv.ParseInt(strings.TrimSpace(f.ID), 10, 64)
+	id, err := strconv.ParseInt(f.ID, 10, 64)
 	if err != nil || id <= 0 {
 		a.notFound(c)
 		return
 	}
 	if id == cur.ID {
-		a.endSession(c)
-		a.log.Info("signed out", "user_id", user.ID)
-		a.setNotice(c, noticeSignedOut)
+		a.signOut(c, user)
 		a.redirect(c, "/signin")
 		return
 	}

@@ -311,10 +311,7 @@ func (a *App) signinFailed(c *gin.Context, status int, f signinForm, v *validato
 // signout ends the session server-side and clears the cookie.
 func (a *App) signout(c *gin.Context) {
 	if u := currentUser(c); u != nil {
-		a.endSession(c)
-		a.log.Info("signed out", "user_id", u.ID)
-		// A fresh visitor session carries the notice, under a new token.
-		a.setNotice(c, "You have signed out.")
+		a.signOut(c, u)
 	}
 	c.Redirect(http.StatusSeeOther, "/signin")
 }

@@ -53,6 +53,16 @@ func (a *App) endSession(c *gin.Context) {
 	}
 }
 
+const noticeSignedOut = "You have signed out."
+
+// signOut ends user's current session and leaves the sign-out notice,
+// which a fresh visitor session carries under a new token.
+func (a *App) signOut(c *gin.Context, user *db.User) {
+	a.endSession(c)
+	a.log.Info("signed out", "user_id", user.ID)
+	a.setNotice(c, noticeSignedOut)
+}
+
 // setNotice leaves a message for the next page the visitor sees.
 func (a *App) setNotice(c *gin.Context, msg string) {
 	a.sessions.Put(c.Request.Context(), noticeKey, msg)
