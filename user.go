@@ -211,14 +211,7 @@ func userVerify(ctx context.Context, s *db.Store, args []string, _ io.Reader, st
 // findUser looks a user up by username or, as sign-in does, by email
 // address, without regard to case.
 func findUser(ctx context.Context, s *db.Store, login string) (*db.User, error) {
-	key := strings.ToLower(strings.TrimSpace(login))
-	var u *db.User
-	var err error
-	if strings.Contains(key, "@") {
-		u, err = s.UserByEmail(ctx, key)
-	} else {
-		u, err = s.UserByUsername(ctx, key)
-	}
+	u, err := s.UserByLogin(ctx, strings.ToLower(strings.TrimSpace(login)))
 	if errors.Is(err, db.ErrNotFound) {
 		return nil, errUnknownUser(login)
 	}

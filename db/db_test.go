@@ -122,6 +122,16 @@ func TestDuplicateUsernameAndEmail(t *testing.T) {
 	if _, err := s.UserByUsername(ctx, "nobody"); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("unknown user: %v, want ErrNotFound", err)
 	}
+	for _, login := range []string{"alice", "alice@example.com"} {
+		if u, err := s.UserByLogin(ctx, login); err != nil || u.Username != "alice" {
+			t.Errorf("UserByLogin(%q) = %v, %v; want alice", login, u, err)
+		}
+	}
+	for _, login := range []string{"nobody", "alice@", "other@example.com"} {
+		if _, err := s.UserByLogin(ctx, login); !errors.Is(err, db.ErrNotFound) {
+			t.Errorf("UserByLogin(%q): %v, want ErrNotFound", login, err)
+		}
+	}
 }
 
 // Concurrent writers queue instead of failing with "database is locked".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -112,6 +113,16 @@ func (s *Store) UserByUsername(ctx context.Context, username string) (*User, err
 // UserByEmail returns the user with that (lowercased) email, or ErrNotFound.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
 	return s.getUser(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, email)
+}
+
+// UserByLogin returns the user a sign-in name names: by email address when
+// it has an @ (no username can), else by username. login must already be
+// trimmed and lowercased. ErrNotFound when there is none.
+func (s *Store) UserByLogin(ctx context.Context, login string) (*User, error) {
+	if strings.Contains(login, "@") {
+		return s.UserByEmail(ctx, login)
+	}
+	return s.UserByUsername(ctx, login)
 }
 
 func (s *Store) getUser(ctx context.Context, query string, arg any) (*User, error) {
