@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -20,13 +21,14 @@ import (
 type smtpSender struct {
 	host        string // without brackets, as in the certificate
 	port        int
+	addr        string // host:port, for error messages
 	implicitTLS bool
 	policy      gomail.TLSPolicy
 	user, pass  string
 	from        string
 	tlsConfig   *tls.Config
 	timeout     time.Duration
-	dialAddr    string
+	dialAddr    string // where the TCP dial goes: addr, unless a test says otherwise
 }
 
 // authMechs lists the mechanisms we try, best first. The -NOENC variants only
@@ -55,10 +57,11 @@ func newSMTPSender(cfg Config) (*smtpSender, error) {
 	s := &smtpSender{
 		host:        u.Hostname(),
 		port:        port,
+		addr:        u.Host, // ParseURL joined host and port
 		implicitTLS: u.Scheme == "smtps",
 		from:        cfg.From,
 		timeout:     cfg.Timeout,
-		dialAddr:    cfg.dialAddr,
+		dialAddr:    cmp.Or(cfg.dialAddr, u.Host),
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultTimeout
@@ -164,16 +167,12 @@ func (s *smtpSender) Send(ctx context.Context, m Message) error {
 // dial opens the TCP connection, and for smtps the TLS session on it. A
 // custom dialer replaces go-mail's so that Send can close it when ctx ends.
 func (s *smtpSender) dial(ctx context.Context, network string) (net.Conn, error) {
-	addr := s.dialAddr
-	if addr == "" {
-		addr = net.JoinHostPort(s.host, strconv.Itoa(s.port))
-	}
 	d := &net.Dialer{}
 	if s.implicitTLS {
 		td := &tls.Dialer{NetDialer: d, Config: s.tlsConfig}
-		return td.DialContext(ctx, network, addr)
+		return td.DialContext(ctx, network, s.dialAddr)
 	}
-	return d.DialContext(ctx, network, addr)
+	return d.DialContext(ctx, network, s.dialAddr)
 }
 
 // message builds the MIME mail: multipart/alternative with text then HTML,
@@ -196,7 +195,7 @@ func (s *smtpSender) message(m Message) (*gomail.Msg, error) {
 // fail wraps err for the caller's log, with the password scrubbed from the
 // whole chain's text in case a server or library ever echoes it.
 func (s *smtpSender) fail(m Message, err error) error {
-	err = fmt.Errorf("mail: sending to %s via %s: %w", m.To, net.JoinHostPort(s.host, strconv.Itoa(s.port)), err)
+	err = fmt.Errorf("mail: sending to %s via %s: %w", m.To, s.addr, err)
 	if s.pass == "" {
 		return err
 	}
