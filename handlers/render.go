@@ -48,13 +48,15 @@ func (a *App) renderForm(c *gin.Context, status int, page, fragment string, d vi
 }
 
 func (a *App) write(c *gin.Context, status int, page, block string, d views.Data) {
-	var buf strings.Builder
-	if err := a.views.Render(&buf, page, block, d); err != nil {
+	b, err := a.views.HTML(page, block, d)
+	if err != nil {
 		a.serverError(c, err)
 		return
 	}
-	c.Data(status, "text/html; charset=utf-8", []byte(buf.String()))
+	c.Data(status, htmlType, b)
 }
+
+const htmlType = "text/html; charset=utf-8"
 
 // redirect ends a successful form submission: 303 for a plain request, or
 // HX-Redirect for htmx so the browser loads the target page itself.
@@ -90,25 +92,31 @@ var jsonErrors = map[int]string{
 	http.StatusInternalServerError:   "internal error",
 }
 
+// errorData fills the error page for status.
+func errorData(status int, acct *views.Account) views.Data {
+	msg := errorMessages[status]
+	return views.Data{
+		Title:   msg[0],
+		Account: acct,
+		Error:   views.ErrorInfo{Status: status, Heading: msg[0], Message: msg[1]},
+	}
+}
+
 // errorPage answers with a styled error page, or JSON for API callers.
+// It never calls serverError: an error page that fails to render falls
+// back to plain text instead of trying again.
 func (a *App) errorPage(c *gin.Context, status int) {
 	if wantsJSON(c.Request) {
 		c.JSON(status, gin.H{"error": jsonErrors[status]})
 		return
 	}
-	msg := errorMessages[status]
-	d := views.Data{
-		Title:   msg[0],
-		Account: account(currentUser(c)),
-		Error:   views.ErrorInfo{Status: status, Heading: msg[0], Message: msg[1]},
-	}
-	var buf strings.Builder
-	if err := a.views.Render(&buf, views.PageError, "base", d); err != nil {
+	b, err := a.views.HTML(views.PageError, "base", errorData(status, account(currentUser(c))))
+	if err != nil {
 		a.log.Error("render error page", "err", err)
 		c.String(status, http.StatusText(status))
 		return
 	}
-	c.Data(status, "text/html; charset=utf-8", []byte(buf.String()))
+	c.Data(status, htmlType, b)
 }
 
 // plainError is errorPage for the layers outside Gin (cross-origin, body
@@ -120,19 +128,14 @@ func (a *App) plainError(w http.ResponseWriter, r *http.Request, status int) {
 		_, _ = w.Write([]byte(`{"error":"` + jsonErrors[status] + `"}`))
 		return
 	}
-	msg := errorMessages[status]
-	var buf strings.Builder
-	err := a.views.Render(&buf, views.PageError, "base", views.Data{
-		Title: msg[0],
-		Error: views.ErrorInfo{Status: status, Heading: msg[0], Message: msg[1]},
-	})
+	b, err := a.views.HTML(views.PageError, "base", errorData(status, nil))
 	if err != nil {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Type", htmlType)
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(buf.String()))
+	_, _ = w.Write(b)
 }
 
 // serverError logs err and answers 500.

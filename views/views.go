@@ -235,18 +235,28 @@ func (v *Views) Pages() []string {
 	return out
 }
 
-// Render executes block ("base" for the whole page, or a fragment the page
-// defines) of page into w. Nothing is written when it fails.
-func (v *Views) Render(w io.Writer, page, block string, data Data) error {
+// HTML executes block ("base" for the whole page, or a fragment the page
+// defines) of page into a buffer and returns it, so a template error never
+// becomes half a page.
+func (v *Views) HTML(page, block string, data Data) ([]byte, error) {
 	t, ok := v.sets[page]
 	if !ok {
-		return fmt.Errorf("views: unknown page %q", page)
+		return nil, fmt.Errorf("views: unknown page %q", page)
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, block, data); err != nil {
-		return fmt.Errorf("views: render %s/%s: %w", page, block, err)
+		return nil, fmt.Errorf("views: render %s/%s: %w", page, block, err)
 	}
-	_, err := buf.WriteTo(w)
+	return buf.Bytes(), nil
+}
+
+// Render is HTML written to w. Nothing is written when it fails.
+func (v *Views) Render(w io.Writer, page, block string, data Data) error {
+	b, err := v.HTML(page, block, data)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
 	return err
 }
 
