@@ -107,10 +107,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}()
 
 	// One hash per core: argon2id with p=1 keeps one core busy and holds
-	// 19 MiB, so this bounds both CPU and memory under a flood. A request
-	// that waits longer than two thirds of the write timeout for its turn
-	// is answered 503 instead of losing its connection.
-	hasher := password.NewHasher(password.OWASP, runtime.NumCPU()).WithMaxWait(writeTimeout * 2 / 3)
+	// 19 MiB, so this bounds both CPU and memory under a flood.
+	hasher := password.NewHasher(password.OWASP, runtime.NumCPU())
 	tuneGC(getenv, int(password.OWASP.Memory>>10), runtime.NumCPU())
 	app, err := handlers.New(handlers.Config{
 		BaseURL:         baseURL,
@@ -119,6 +117,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		TrustedProxies:  proxies,
 		Logger:          logger,
 		Mail:            sender,
+		HashWait:        writeTimeout * 2 / 3,
 	}, store, hasher)
 	if err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 	"github.com/gin-gonic/gin/binding"
 
 	"gatehouse/db"
-	"gatehouse/password"
 	"gatehouse/useragent"
 	"gatehouse/views"
 )
@@ -106,11 +105,11 @@ func (a *App) checkCurrentPassword(c *gin.Context, v *validator, formID, pw stri
 		a.accountInvalid(c, http.StatusTooManyRequests, formID, &validator{}, values, throttled(c, refused))
 		return true
 	}
-	ok, _, err := a.hasher.Verify(ctx, pw, user.PasswordHash)
+	ok, _, err := a.verify(ctx, pw, user.PasswordHash)
 	if err != nil {
 		// Never checked: no failure.
 		a.cancelSignin(tctx, held)
-		if errors.Is(err, password.ErrBusy) {
+		if errors.Is(err, errBusy) {
 			a.accountInvalid(c, a.busy(c), formID, &validator{}, values, msgBusy)
 			return true
 		}
@@ -148,8 +147,8 @@ func (a *App) passwordSubmit(c *gin.Context) {
 	}
 
 	ctx := c.Request.Context()
-	hash, err := a.hasher.Hash(ctx, f.NewPassword)
-	if errors.Is(err, password.ErrBusy) {
+	hash, err := a.hash(ctx, f.NewPassword)
+	if errors.Is(err, errBusy) {
 		a.accountInvalid(c, a.busy(c), formPassword, &validator{}, nil, msgBusy)
 		return
 	}

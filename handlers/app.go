@@ -34,6 +34,10 @@ type Config struct {
 	// Mail sends verification, reset and email-change mail; nil writes
 	// each mail to the log (mail.LogSender).
 	Mail mail.Sender
+	// HashWait is how long a request waits for a hashing slot before it
+	// is answered 503 with Retry-After; zero means 30 seconds (half the
+	// server's write timeout).
+	HashWait time.Duration
 }
 
 // App holds everything a handler needs: one struct, built once in main.
@@ -59,6 +63,9 @@ func New(cfg Config, store *db.Store, hasher *password.Hasher) (*App, error) {
 	}
 	if cfg.Throttle == nil {
 		cfg.Throttle = throttle.NewMemory(throttle.Options{Limit: signinLimit, Window: signinWindow})
+	}
+	if cfg.HashWait <= 0 {
+		cfg.HashWait = defaultHashWait
 	}
 	if cfg.SessionLifetime <= 0 || cfg.SessionIdle <= 0 {
 		return nil, fmt.Errorf("handlers: session lifetime and idle timeout must be positive")

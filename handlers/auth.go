@@ -11,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin/binding"
 
 	"gatehouse/db"
-	"gatehouse/password"
 	"gatehouse/views"
 )
 
@@ -68,8 +67,8 @@ func (a *App) signupSubmit(c *gin.Context) {
 		return
 	}
 
-	hash, err := a.hasher.Hash(ctx, f.Password)
-	if errors.Is(err, password.ErrBusy) {
+	hash, err := a.hash(ctx, f.Password)
+	if errors.Is(err, errBusy) {
 		a.signupAgain(c, a.busy(c), f, &v, msgBusy)
 		return
 	}
@@ -241,15 +240,15 @@ func (a *App) signinSubmit(c *gin.Context) {
 	if user == nil {
 		// Same work as a wrong password, so the answer's timing does not
 		// tell whether the account exists.
-		err = a.hasher.VerifyDummy(ctx, f.Password)
+		err = a.verifyDummy(ctx, f.Password)
 	} else {
-		ok, rehash, err = a.hasher.Verify(ctx, f.Password, user.PasswordHash)
+		ok, rehash, err = a.verify(ctx, f.Password, user.PasswordHash)
 	}
 	if err != nil {
 		// Never checked, so no failure: a sign-in turned away for want
 		// of a hashing slot does not count against the user.
 		a.cancelSignin(tctx, held)
-		if errors.Is(err, password.ErrBusy) {
+		if errors.Is(err, errBusy) {
 			a.signinFailed(c, a.busy(c), f, &v, msgBusy)
 			return
 		}
@@ -281,7 +280,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 // upgradeHash re-hashes a password made with older parameters. A failure
 // only costs the upgrade; the sign-in goes on.
 func (a *App) upgradeHash(c *gin.Context, user *db.User, pw string) {
-	hash, err := a.hasher.Hash(c.Request.Context(), pw)
+	hash, err := a.hash(c.Request.Context(), pw)
 	if err == nil {
 		err = a.store.SetPasswordHash(c.Request.Context(), user.ID, hash)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gatehouse/db"
+	"gatehouse/handlers"
 	"gatehouse/internal/apptest"
 	"gatehouse/password"
 )
@@ -42,16 +43,16 @@ func busyHasher(h *password.Hasher) (stop func()) {
 	return sync.OnceFunc(func() { close(done); wg.Wait() })
 }
 
-// When every hashing slot stays taken longer than the hasher's maximum wait, forms
+// When every hashing slot stays taken longer than Config.HashWait, forms
 // that hash answer 503 with Retry-After and the form again (values kept,
 // passwords not), nothing is written, and a sign-in turned away does not
 // count against the throttle.
 func TestOverloadAnswers503(t *testing.T) {
-	hasher := password.NewHasher(password.Params{Memory: 32 << 10, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}, 1).
-		WithMaxWait(10 * time.Millisecond)
+	hasher := password.NewHasher(password.Params{Memory: 32 << 10, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}, 1)
 	srv := apptest.Start(t, apptest.Options{
 		TrustedProxies: []string{"127.0.0.1"},
 		Hasher:         hasher,
+		Configure:      func(cfg *handlers.Config) { cfg.HashWait = 10 * time.Millisecond },
 	})
 	alice := srv.NewClient(t)
 	alice.Signup("alice", "alice@example.com", "alice's long password")

@@ -9,7 +9,6 @@ import (
 	"github.com/gin-gonic/gin/binding"
 
 	"gatehouse/db"
-	"gatehouse/password"
 	"gatehouse/views"
 )
 
@@ -121,8 +120,8 @@ func (a *App) resetSubmit(c *gin.Context) {
 		a.resetAgain(c, http.StatusUnprocessableEntity, f.Token, &v, "")
 		return
 	}
-	hash, err := a.hasher.Hash(ctx, f.NewPassword)
-	if errors.Is(err, password.ErrBusy) {
+	hash, err := a.hash(ctx, f.NewPassword)
+	if errors.Is(err, errBusy) {
 		// The link is not used yet: the same link works when tried again.
 		a.resetAgain(c, a.busy(c), f.Token, &v, msgBusy)
 		return

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -37,10 +36,9 @@ var ErrMalformedHash = errors.New("password: malformed argon2id hash")
 // once: each one holds Params.Memory of RAM, so a flood of sign-ins queues
 // here instead of exhausting memory.
 type Hasher struct {
-	params  Params
-	slots   chan struct{}
-	dummy   string
-	maxWait time.Duration // 0: wait as long as the caller's context allows
+	params Params
+	slots  chan struct{}
+	dummy  string
 }
 
 // NewHasher returns a Hasher with the given parameters that runs at most
@@ -62,43 +60,14 @@ func NewHasher(p Params, concurrency int) *Hasher {
 // Params returns the parameters new hashes use.
 func (h *Hasher) Params() Params { return h.params }
 
-// ErrBusy means no hashing slot came free within the hasher's maximum wait.
-var ErrBusy = errors.New("password: no hashing slot free in time")
-
-// WithMaxWait bounds how long a hash waits for a slot; past it, Hash and
-// Verify return ErrBusy. Set it before the hasher is used. A server sets it
-// below its write timeout, so a request that cannot be hashed in time gets
-// an answer instead of a dropped connection.
-func (h *Hasher) WithMaxWait(d time.Duration) *Hasher {
-	h.maxWait = d
-	return h
-}
-
-// MaxWait is the bound set with WithMaxWait (0 when there is none).
-func (h *Hasher) MaxWait() time.Duration { return h.maxWait }
-
-// acquire waits for a hashing slot. It gives up with ctx's error when ctx
-// ends (the client went away while queued), and with ErrBusy when the
-// maximum wait passes first.
+// acquire waits for a hashing slot, or gives up when ctx ends (the client
+// went away while queued).
 func (h *Hasher) acquire(ctx context.Context) error {
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	var expired <-chan time.Time
-	if h.maxWait > 0 {
-		t := time.NewTimer(h.maxWait)
-		defer t.Stop()
-		expired = t.C
-	}
 	select {
 	case h.slots <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-expired:
-		return ErrBusy
 	}
 }
 

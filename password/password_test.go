@@ -2,11 +2,9 @@ package password
 
 import (
 	"context"
-	"errors"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 var cheap = Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
@@ -105,30 +103,5 @@ func TestCommonPasswords(t *testing.T) {
 		if IsCommon(pw) {
 			t.Errorf("IsCommon(%q) = true", pw)
 		}
-	}
-}
-
-// With a maximum wait, a hash that finds no slot in time gives up with
-// ErrBusy; a caller that went away gets its own error instead.
-func TestMaxWaitGivesErrBusy(t *testing.T) {
-	h := NewHasher(cheap, 1).WithMaxWait(10 * time.Millisecond)
-	if h.MaxWait() != 10*time.Millisecond {
-		t.Fatalf("MaxWait = %v", h.MaxWait())
-	}
-	h.slots <- struct{}{} // the only slot is busy
-	if _, err := h.Hash(context.Background(), "x"); !errors.Is(err, ErrBusy) {
-		t.Fatalf("Hash with no free slot = %v, want ErrBusy", err)
-	}
-	if _, _, err := h.Verify(context.Background(), "x", h.dummy); !errors.Is(err, ErrBusy) {
-		t.Fatalf("Verify with no free slot = %v, want ErrBusy", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := h.Hash(ctx, "x"); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Hash for a gone client = %v, want context.Canceled", err)
-	}
-	<-h.slots
-	if _, err := h.Hash(context.Background(), "x"); err != nil {
-		t.Fatal(err)
 	}
 }
