@@ -35,8 +35,9 @@ type Config struct {
 	// each mail to the log (mail.LogSender).
 	Mail mail.Sender
 	// HashWait is how long a request waits for a hashing slot before it
-	// is answered 503 with Retry-After; zero means 30 seconds (half the
-	// server's write timeout).
+	// is answered 503 with Retry-After; zero means 60 seconds (two thirds
+	// of the server's write timeout). It bounds requests only: other users
+	// of the same Hasher (tests keeping it busy, say) wait as they choose.
 	HashWait time.Duration
 }
 
