@@ -224,13 +224,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 		a.signinThrottled(c, f, refused)
 		return
 	}
-	var user *db.User
-	var err error
-	if strings.Contains(login, "@") {
-		user, err = a.store.UserByEmail(ctx, login)
-	} else {
-		user, err = a.store.UserByUsername(ctx, login)
-	}
+	user, err := a.store.UserByLogin(ctx, login)
 	if err != nil && !errors.Is(err, db.ErrNotFound) {
 		a.cancelSignin(tctx, held)
 		a.serverError(c, err)
