@@ -118,7 +118,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Logger:          logger,
 		Mail:            sender,
 		HashWait:        writeTimeout * 2 / 3,
-	}, store, hasher)
+	}, store, store.SessionStore(), hasher)
 	if err != nil {
 		return err
 	}

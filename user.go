@@ -14,9 +14,11 @@ import (
 
 	"golang.org/x/term"
 
+	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/password"
 	"gatehouse/rules"
+	"gatehouse/throttle"
 )
 
 // userCommand is one `gatehouse user` subcommand: its arguments after -db,
@@ -24,7 +26,14 @@ import (
 type userCommand struct {
 	args    []string // names of the positional arguments, for the usage line
 	summary string
-	run     func(ctx context.Context, s *db.Store, args []string, stdin io.Reader, stdout, stderr io.Writer) error
+	run     func(ctx context.Context, c *admin, args []string, stdin io.Reader, stdout, stderr io.Writer) error
+}
+
+// admin is what the user commands work with: the store, and the account
+// rules that the web layer uses too, so a rule cannot differ between them.
+type admin struct {
+	store    *db.Store
+	accounts *account.Service
 }
 
 // userCommands are the admin commands of product.md §7, in help order.
@@ -78,12 +87,19 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 		return err
 	}
 	defer store.Close()
-	return cmd.run(ctx, store, fs.Args(), stdin, stdout, stderr)
+	accounts := account.New(account.Config{
+		Store:    store,
+		Sessions: store.SessionStore(),
+		// One hash at a time, with the parameters the server uses.
+		Hasher: password.NewHasher(password.OWASP, 1),
+		Limits: throttle.New(store, nil),
+	})
+	return cmd.run(ctx, &admin{store: store, accounts: accounts}, fs.Args(), stdin, stdout, stderr)
 }
 
 // userList prints a table of every account.
-func userList(ctx context.Context, s *db.Store, _ []string, _ io.Reader, stdout, _ io.Writer) error {
-	users, err := s.ListUsers(ctx)
+func userList(ctx context.Context, c *admin, _ []string, _ io.Reader, stdout, _ io.Writer) error {
+	users, err := c.store.ListUsers(ctx)
 	if err != nil {
 		return err
 	}
@@ -100,79 +116,86 @@ func userList(ctx context.Context, s *db.Store, _ []string, _ io.Reader, stdout,
 }
 
 // userAdd creates an account with the password read from stdin, under the
-// sign-up rules. The address starts unverified, as after a sign-up.
-func userAdd(ctx context.Context, s *db.Store, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	username, email := rules.NormalizeUsername(args[0]), rules.NormalizeEmail(args[1])
-	if msg := rules.UsernameError(username); msg != "" {
-		return fmt.Errorf("bad username %q: %s", args[0], msg)
-	}
-	if msg := rules.EmailError(email); msg != "" {
-		return fmt.Errorf("bad email address %q: %s", args[1], msg)
-	}
-	// Checked before the password is asked for, so a clash is told at once;
-	// CreateUser checks again under the write lock.
-	if taken, err := s.UsernameTaken(ctx, username); err != nil {
+// sign-up rules. The address starts unverified, as after a sign-up. The
+// name and address are checked before the password is asked for, so a
+// clash is told at once; Create checks everything again.
+func userAdd(ctx context.Context, c *admin, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if msg, err := c.accounts.UsernameProblem(ctx, args[0], ""); err != nil {
 		return err
-	} else if taken {
-		return errUsernameTaken(username)
+	} else if msg != "" {
+		return fieldError("username", args[0], msg)
 	}
-	if taken, err := s.EmailTaken(ctx, email); err != nil {
+	if msg, err := c.accounts.EmailProblem(ctx, args[1], ""); err != nil {
 		return err
-	} else if taken {
-		return errEmailTaken(email)
+	} else if msg != "" {
+		return fieldError("email", args[1], msg)
 	}
-	hash, err := newPasswordHash(ctx, stdin, stderr, username, email)
+	pw, err := readPassword(stdin, stderr, rules.NormalizeUsername(args[0]))
 	if err != nil {
 		return err
 	}
-	u, err := s.CreateUser(ctx, username, email, hash, time.Now().UTC())
-	switch {
-	case errors.Is(err, db.ErrDuplicateUsername):
-		return errUsernameTaken(username)
-	case errors.Is(err, db.ErrDuplicateEmail):
-		return errEmailTaken(email)
-	case err != nil:
-		return err
+	u, err := c.accounts.Create(ctx, account.NewAccount{Username: args[0], Email: args[1], Password: pw, PasswordConfirm: pw})
+	if err != nil {
+		return commandError(err, args[0], args[1])
 	}
 	fmt.Fprintf(stdout, "created user %s <%s> (id %d)\n", u.Username, u.Email, u.ID)
 	return nil
 }
 
-func errUsernameTaken(u string) error { return fmt.Errorf("username %q is taken", u) }
+// fieldError is the one line that says what is wrong with an argument.
+func fieldError(field, value, msg string) error {
+	switch {
+	case field == "username" && msg == rules.MsgUsernameTaken:
+		return fmt.Errorf("username %q is taken", rules.NormalizeUsername(value))
+	case field == "email" && msg == rules.MsgEmailTaken:
+		return fmt.Errorf("email address %q is used by another account", rules.NormalizeEmail(value))
+	case field == "username":
+		return fmt.Errorf("bad username %q: %s", value, msg)
+	case field == "email":
+		return fmt.Errorf("bad email address %q: %s", value, msg)
+	}
+	return fmt.Errorf("bad password: %s", msg)
+}
 
-func errEmailTaken(e string) error {
-	return fmt.Errorf("email address %q is used by another account", e)
+// commandError turns an error of the account rules into one line: the
+// first problem of the input, or the error itself.
+func commandError(err error, username, email string) error {
+	var p *account.Problems
+	if !errors.As(err, &p) {
+		return err
+	}
+	field := p.Order[0]
+	value := map[string]string{"username": username, "email": email}[field]
+	return fieldError(field, value, p.Fields[field])
 }
 
 // userSetPassword replaces a user's password with one read from stdin and
 // ends all their sessions, as a reset link does: an admin sets a password
 // when the old one is lost or known to someone else.
-func userSetPassword(ctx context.Context, s *db.Store, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	u, err := findUser(ctx, s, args[0])
+func userSetPassword(ctx context.Context, c *admin, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
 	}
-	hash, err := newPasswordHash(ctx, stdin, stderr, u.Username, u.Email)
+	pw, err := readPassword(stdin, stderr, u.Username)
 	if err != nil {
 		return err
 	}
-	ended, err := s.ChangePassword(ctx, u.ID, hash, 0)
+	ended, err := c.accounts.SetPassword(ctx, u, pw)
 	if err != nil {
-		return err
+		return commandError(err, "", "")
 	}
 	fmt.Fprintf(stdout, "password of %s changed; %s ended\n", u.Username, plural(ended, "session"))
 	return nil
 }
 
 // userDelete deletes an account; its sessions and link tokens go with it.
-func userDelete(ctx context.Context, s *db.Store, args []string, _ io.Reader, stdout, _ io.Writer) error {
-	u, err := findUser(ctx, s, args[0])
+func userDelete(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
 	}
-	if err := s.DeleteUser(ctx, u.ID); errors.Is(err, db.ErrNotFound) {
-		return errUnknownUser(args[0])
-	} else if err != nil {
+	if err := c.accounts.Delete(ctx, u); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "deleted user %s <%s>\n", u.Username, u.Email)
@@ -180,12 +203,12 @@ func userDelete(ctx context.Context, s *db.Store, args []string, _ io.Reader, st
 }
 
 // userSignout ends every session of a user: their next request is signed out.
-func userSignout(ctx context.Context, s *db.Store, args []string, _ io.Reader, stdout, _ io.Writer) error {
-	u, err := findUser(ctx, s, args[0])
+func userSignout(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
 	}
-	n, err := s.DeleteUserSessions(ctx, u.ID, 0)
+	n, err := c.accounts.SignOutEverywhere(ctx, u.ID, 0)
 	if err != nil {
 		return err
 	}
@@ -194,12 +217,12 @@ func userSignout(ctx context.Context, s *db.Store, args []string, _ io.Reader, s
 }
 
 // userVerify marks a user's address verified, as opening the link would.
-func userVerify(ctx context.Context, s *db.Store, args []string, _ io.Reader, stdout, _ io.Writer) error {
-	u, err := findUser(ctx, s, args[0])
+func userVerify(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
 	}
-	if err := s.MarkEmailVerified(ctx, u.ID, time.Now()); errors.Is(err, db.ErrNotFound) {
+	if err := c.accounts.Verify(ctx, u.ID); errors.Is(err, db.ErrNotFound) {
 		return errUnknownUser(args[0])
 	} else if err != nil {
 		return err
@@ -208,10 +231,10 @@ func userVerify(ctx context.Context, s *db.Store, args []string, _ io.Reader, st
 	return nil
 }
 
-// findUser looks a user up by username or, as sign-in does, by email
+// find looks a user up by username or, as sign-in does, by email
 // address, without regard to case.
-func findUser(ctx context.Context, s *db.Store, login string) (*db.User, error) {
-	u, err := s.UserByLogin(ctx, strings.ToLower(strings.TrimSpace(login)))
+func (c *admin) find(ctx context.Context, login string) (*db.User, error) {
+	u, err := c.accounts.Find(ctx, login)
 	if errors.Is(err, db.ErrNotFound) {
 		return nil, errUnknownUser(login)
 	}
@@ -224,10 +247,10 @@ func errUnknownUser(login string) error { return fmt.Errorf("unknown user %q", l
 // longest allowed password, so an overlong one gets the rule's message.
 const maxPasswordLine = 4096
 
-// newPasswordHash reads one line from stdin, checks it against the sign-up
-// rules and hashes it with the OWASP parameters, as the server would.
-// Only the line ending is removed: spaces may be part of a password.
-func newPasswordHash(ctx context.Context, stdin io.Reader, stderr io.Writer, username, email string) (string, error) {
+// readPassword reads one line from stdin: the new password, checked by
+// the account rules afterwards. Only the line ending is removed: spaces
+// may be part of a password.
+func readPassword(stdin io.Reader, stderr io.Writer, username string) (string, error) {
 	if stdin == nil {
 		return "", errors.New("no password: give it on standard input, one line")
 	}
@@ -252,14 +275,11 @@ func newPasswordHash(ctx context.Context, stdin io.Reader, stderr io.Writer, use
 	if pw == "" {
 		return "", errors.New("no password: give it on standard input, one line")
 	}
-	if msg := rules.PasswordError(pw, username, email); msg != "" {
-		return "", fmt.Errorf("bad password: %s", msg)
-	}
-	return password.NewHasher(password.OWASP, 1).Hash(ctx, pw)
+	return pw, nil
 }
 
 // plural says "1 session" or "3 sessions".
-func plural(n int64, noun string) string {
+func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}

@@ -232,6 +232,12 @@ func (s *Store) Backup(ctx context.Context, dest string) error {
 	return nil
 }
 
+// isForeignKey reports whether err is a FOREIGN KEY constraint violation.
+func isForeignKey(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey
+}
+
 // isUnique reports whether err is a UNIQUE constraint violation.
 func isUnique(err error) bool {
 	var se sqlite3.Error

@@ -182,15 +182,13 @@ func TestSessionRowsEndTogether(t *testing.T) {
 		if err := store.Commit(tok, []byte("data"), now.Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.CreateSession(ctx, u.ID, tok, now, now.Add(time.Hour), "127.0.0.1", "test"); err != nil {
-			t.Fatal(err)
-		}
+		startSession(t, s, u, tok, now, "127.0.0.1")
 	}
 	if _, found, _ := store.Find("tok-a"); !found {
 		t.Fatal("committed session not found")
 	}
-	if n, err := s.DeleteUserSessions(ctx, u.ID, 0); err != nil || n != 2 {
-		t.Fatalf("DeleteUserSessions = %d, %v", n, err)
+	if ended, err := s.DeleteUserSessions(ctx, u.ID, 0); err != nil || len(ended) != 2 {
+		t.Fatalf("DeleteUserSessions = %v, %v", ended, err)
 	}
 	for _, tok := range []string{"tok-a", "tok-b"} {
 		if _, found, _ := store.Find(tok); found {

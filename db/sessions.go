@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/alexedwards/scs/sqlite3store"
@@ -54,6 +55,20 @@ func (s *SessionStore) Delete(token string) error {
 	return s.write.Delete(HashToken(token))
 }
 
+// DeleteHashed removes the session data stored under each token hash: the
+// sessions that the account rules ended (revocation, password change,
+// deletion). With SQLite the user_sessions trigger has already done it in
+// the same transaction; this is the explicit step that every backend
+// takes, so revocation never rests on a trigger alone.
+func (s *SessionStore) DeleteHashed(ctx context.Context, hashes []string) error {
+	for _, h := range hashes {
+		if err := s.write.Delete(h); err != nil {
+			return fmt.Errorf("db: delete session data: %w", err)
+		}
+	}
+	return nil
+}
+
 // Session describes one signed-in session (the user_sessions row).
 type Session struct {
 	ID         int64
@@ -88,27 +103,54 @@ func (r sessionRow) session() Session {
 	}
 }
 
-// CreateSession records a new signed-in session for the given token and
-// returns its id.
-func (s *Store) CreateSession(ctx context.Context, userID int64, token string, now, expires time.Time, ip, userAgent string) (int64, error) {
+// NewSession is a signed-in session about to start.
+type NewSession struct {
+	UserID int64
+	// PasswordHash is the account's password hash as the sign-in read it:
+	// the session starts only if it is still the account's hash, so a
+	// sign-in with a password that was changed (or an account that was
+	// deleted) while it was being checked starts nothing.
+	PasswordHash string
+	Token        string
+	Now, Expires time.Time
+	IP           string
+	UserAgent    string
+}
+
+// ErrAccountChanged means the account was changed or deleted after a
+// sign-in read it: its password is no longer the one that was checked.
+var ErrAccountChanged = errors.New("db: account changed while signing in")
+
+// CreateSession records a new signed-in session and returns its id, or
+// ErrAccountChanged. The check and the insert are one statement on the
+// one write connection, so a password change either comes before it (and
+// nothing starts) or after it (and ends it with the others).
+func (s *Store) CreateSession(ctx context.Context, n NewSession) (int64, error) {
 	res, err := s.write.ExecContext(ctx, `
 		INSERT INTO user_sessions (user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		userID, HashToken(token), now.Unix(), now.Unix(), expires.Unix(), ip, userAgent)
-	if err != nil {
-		return 0, err
+		SELECT id, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND password_hash = ?`,
+		HashToken(n.Token), n.Now.Unix(), n.Now.Unix(), n.Expires.Unix(), n.IP, n.UserAgent,
+		n.UserID, n.PasswordHash)
+	if err := oneRow(res, err); errors.Is(err, ErrNotFound) {
+		return 0, ErrAccountChanged
+	} else if err != nil {
+		return 0, fmt.Errorf("db: create session: %w", err)
 	}
 	return res.LastInsertId()
 }
 
 // SessionUser loads, in one query, a live session and its user: the
-// per-request lookup for a signed-in page. It returns ErrNotFound when the
-// session was ended (sign-out, revoke, account deleted).
+// per-request lookup for a signed-in page. token is the cookie's token:
+// the session is found only while it is still the session's token, so a
+// token replaced by a renewal stays dead even if a request that started
+// before the renewal saved the session data back under it (product.md
+// §5). It returns ErrNotFound when the session was ended (sign-out,
+// revoke, account deleted) or its token replaced.
 //
 // It scans into plain variables rather than through sqlx's struct mapping:
 // this runs on every signed-in request, and the reflection cost about a
 // tenth of it (docs/PERFORMANCE.md).
-func (s *Store) SessionUser(ctx context.Context, sessionID int64) (*User, Session, error) {
+func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) (*User, Session, error) {
 	var r userRow
 	var lastSeen, expires int64
 	err := s.read.QueryRowContext(ctx, `
@@ -116,13 +158,13 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64) (*User, Sessio
 		       s.last_seen_at, s.expires_at
 		FROM user_sessions AS s
 		JOIN users AS u ON u.id = s.user_id
-		WHERE s.id = ?`, sessionID).Scan(
+		WHERE s.id = ? AND s.token_hash = ?`, sessionID, HashToken(token)).Scan(
 		&r.ID, &r.Username, &r.Email, &r.PasswordHash, &r.EmailVerifiedAt, &r.CreatedAt, &lastSeen, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, Session{}, ErrNotFound
 	}
 	if err != nil {
-		return nil, Session{}, err
+		return nil, Session{}, fmt.Errorf("db: load session: %w", err)
 	}
 	sess := Session{
 		ID:         sessionID,
@@ -140,41 +182,51 @@ func (s *Store) TouchSession(ctx context.Context, sessionID int64, now time.Time
 	return err
 }
 
-// RekeySession points a session at a new token after scs renewed it, and
-// resets its absolute deadline as scs did.
-func (s *Store) RekeySession(ctx context.Context, sessionID int64, token string, expires time.Time) error {
-	res, err := s.write.ExecContext(ctx, `UPDATE user_sessions SET token_hash = ?, expires_at = ? WHERE id = ?`,
-		HashToken(token), expires.Unix(), sessionID)
-	return oneRow(res, err)
+// RekeySession points a session at a new token after scs renewed it. Its
+// absolute deadline stays: a renewal is not a new sign-in (product.md §5).
+func (s *Store) RekeySession(ctx context.Context, sessionID int64, token string) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE user_sessions SET token_hash = ? WHERE id = ?`,
+		HashToken(token), sessionID)
+	if err := oneRow(res, err); err != nil {
+		return fmt.Errorf("db: rekey session: %w", err)
+	}
+	return nil
 }
 
-// DeleteSession ends one session; the trigger removes its scs row.
-func (s *Store) DeleteSession(ctx context.Context, sessionID int64) error {
-	_, err := s.write.ExecContext(ctx, `DELETE FROM user_sessions WHERE id = ?`, sessionID)
-	return err
-}
-
-// DeleteUserSession ends one session of one user; ErrNotFound when the id
-// is not one of theirs.
-func (s *Store) DeleteUserSession(ctx context.Context, userID, sessionID int64) error {
-	res, err := s.write.ExecContext(ctx, `DELETE FROM user_sessions WHERE id = ? AND user_id = ?`, sessionID, userID)
-	return oneRow(res, err)
+// DeleteUserSession ends one session of one user and returns its token
+// hash (the trigger also removes its scs row); ErrNotFound when the id is
+// not one of theirs.
+func (s *Store) DeleteUserSession(ctx context.Context, userID, sessionID int64) (string, error) {
+	var hash string
+	err := s.write.QueryRowContext(ctx, `
+		DELETE FROM user_sessions WHERE id = ? AND user_id = ? RETURNING token_hash`,
+		sessionID, userID).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("db: end session: %w", err)
+	}
+	return hash, nil
 }
 
 // DeleteUserSessions ends every session of a user except keepID (0 keeps
-// none) and returns how many ended.
-func (s *Store) DeleteUserSessions(ctx context.Context, userID, keepID int64) (int64, error) {
-	return deleteUserSessions(ctx, s.write, userID, keepID)
+// none) and returns the token hashes of those that ended.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID, keepID int64) ([]string, error) {
+	hashes, err := deleteUserSessions(ctx, s.write, userID, keepID)
+	if err != nil {
+		return nil, fmt.Errorf("db: end sessions: %w", err)
+	}
+	return hashes, nil
 }
 
 // deleteUserSessions is DeleteUserSessions inside a caller's transaction.
 // Session ids start at 1, so keepID 0 keeps none.
-func deleteUserSessions(ctx context.Context, x sqlx.ExecerContext, userID, keepID int64) (int64, error) {
-	res, err := x.ExecContext(ctx, `DELETE FROM user_sessions WHERE user_id = ? AND id <> ?`, userID, keepID)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+func deleteUserSessions(ctx context.Context, q sqlx.QueryerContext, userID, keepID int64) ([]string, error) {
+	var hashes []string
+	err := sqlx.SelectContext(ctx, q, &hashes, `
+		DELETE FROM user_sessions WHERE user_id = ? AND id <> ? RETURNING token_hash`, userID, keepID)
+	return hashes, err
 }
 
 // UserSessions lists a user's live sessions, newest first. The index on

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -96,12 +97,17 @@ func (s *Store) CreateLinkToken(ctx context.Context, userID int64, kind TokenKin
 			return "", err
 		}
 	}
+
 	_, err = tx.ExecContext(ctx, `
 		INSERT INTO link_tokens (token_hash, kind, user_id, new_email, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?)`,
 		HashToken(token), string(kind), userID, target, now.Unix(), expires.Unix())
+	if isForeignKey(err) {
+		// The account was deleted while its mail was being prepared.
+		return "", ErrNotFound
+	}
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("db: create link token: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return "", err
@@ -109,13 +115,22 @@ func (s *Store) CreateLinkToken(ctx context.Context, userID int64, kind TokenKin
 	return token, nil
 }
 
-// voidLinkTokens deletes a user's unused tokens of kind, so their links
-// stop working.
-func voidLinkTokens(ctx context.Context, x sqlx.ExecerContext, userID int64, kind TokenKind) error {
-	_, err := x.ExecContext(ctx, `
-		DELETE FROM link_tokens WHERE user_id = ? AND kind = ? AND used_at IS NULL`,
-		userID, string(kind))
-	return err
+// voidLinkTokens deletes a user's unused tokens of the kinds given (all
+// kinds when none is given), so their links stop working.
+func voidLinkTokens(ctx context.Context, x sqlx.ExecerContext, userID int64, kinds ...TokenKind) error {
+	if len(kinds) == 0 {
+		_, err := x.ExecContext(ctx, `DELETE FROM link_tokens WHERE user_id = ? AND used_at IS NULL`, userID)
+		return err
+	}
+	for _, k := range kinds {
+		_, err := x.ExecContext(ctx, `
+			DELETE FROM link_tokens WHERE user_id = ? AND kind = ? AND used_at IS NULL`,
+			userID, string(k))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PeekLinkToken returns the live token of one of kinds without using it
@@ -219,30 +234,38 @@ func (s *Store) UseEmailToken(ctx context.Context, token string, now time.Time) 
 
 // ResetPassword opens a reset link in one transaction: the token is used,
 // the password hash replaced, the address marked verified (the link
-// reached it) and every session of the user ended (the trigger removes
-// their scs rows), or nothing happens. It returns the token,
-// which names the user.
-func (s *Store) ResetPassword(ctx context.Context, token, passwordHash string, now time.Time) (*LinkToken, error) {
+// reached it), every other pending link of the account voided (an email
+// change an intruder asked for dies with the old password) and every
+// session of the user ended, or nothing happens. It returns the token,
+// which names the user, and the token hashes of the sessions that ended.
+func (s *Store) ResetPassword(ctx context.Context, token, passwordHash string, now time.Time) (*LinkToken, []string, error) {
 	tx, err := s.write.BeginTxx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("db: reset password: %w", err)
 	}
 	defer tx.Rollback()
 	t, err := consumeLinkToken(ctx, tx, token, now, TokenReset)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The link reached the address, so the address is verified as well.
 	res, err := tx.ExecContext(ctx, `
 		UPDATE users SET password_hash = ?, email_verified_at = coalesce(email_verified_at, ?)
 		WHERE id = ?`, passwordHash, now.Unix(), t.UserID)
 	if err := oneRow(res, err); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if _, err := deleteUserSessions(ctx, tx, t.UserID, 0); err != nil {
-		return nil, err
+	if err := voidLinkTokens(ctx, tx, t.UserID); err != nil {
+		return nil, nil, fmt.Errorf("db: reset password: %w", err)
 	}
-	return t, tx.Commit()
+	ended, err := deleteUserSessions(ctx, tx, t.UserID, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("db: reset password: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("db: reset password: %w", err)
+	}
+	return t, ended, nil
 }
 
 // MarkEmailVerified records that the user confirmed their address (a

@@ -42,7 +42,7 @@ func TestLinkTokenLifecycle(t *testing.T) {
 		t.Fatalf("rows holding the plain token = %d, %v", n, err)
 	}
 	// A verify token is not a reset token.
-	if _, err := s.ResetPassword(ctx, tok, "new", now); !errors.Is(err, ErrNotFound) {
+	if _, _, err := s.ResetPassword(ctx, tok, "new", now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("reset with a verify token: %v, want ErrNotFound", err)
 	}
 	if _, err := s.UseEmailToken(ctx, tok, now); err != nil {
@@ -64,10 +64,10 @@ func TestLinkTokenLifecycle(t *testing.T) {
 	if _, err := s.PeekLinkToken(ctx, old, now, TokenReset); !errors.Is(err, ErrNotFound) {
 		t.Errorf("older reset token after a new one: %v, want ErrNotFound", err)
 	}
-	if _, err := s.ResetPassword(ctx, newer, "h2", now.Add(time.Hour)); !errors.Is(err, ErrTokenExpired) {
+	if _, _, err := s.ResetPassword(ctx, newer, "h2", now.Add(time.Hour)); !errors.Is(err, ErrTokenExpired) {
 		t.Errorf("reset at expiry: %v, want ErrTokenExpired", err)
 	}
-	if _, err := s.ResetPassword(ctx, newer, "h2", now); err != nil {
+	if _, _, err := s.ResetPassword(ctx, newer, "h2", now); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.UserByID(ctx, u.ID); got.PasswordHash != "h2" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -151,10 +152,19 @@ func (s *Store) EmailTaken(ctx context.Context, email string) (bool, error) {
 	return taken, err
 }
 
-// SetPasswordHash replaces a user's password hash (a rehash with newer
-// parameters, or a password change).
-func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string) error {
-	return setPasswordHash(ctx, s.write, userID, hash)
+// UpgradePasswordHash replaces a user's password hash with a new hash of
+// the same password (newer parameters), but only while the stored hash is
+// still old: a password change that came in between is never undone.
+// ErrAccountChanged otherwise.
+func (s *Store) UpgradePasswordHash(ctx context.Context, userID int64, old, hash string) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?`,
+		hash, userID, old)
+	if err := oneRow(res, err); errors.Is(err, ErrNotFound) {
+		return ErrAccountChanged
+	} else if err != nil {
+		return fmt.Errorf("db: upgrade password hash: %w", err)
+	}
+	return nil
 }
 
 func setPasswordHash(ctx context.Context, x sqlx.ExecerContext, userID int64, hash string) error {

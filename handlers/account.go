@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
 
+	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/useragent"
 	"gatehouse/views"
@@ -73,56 +73,36 @@ func (a *App) accountInvalid(c *gin.Context, status int, formID string, v *valid
 	a.renderForm(c, status, views.PageAccount, formID+"-form", d)
 }
 
-// checkCurrentPassword verifies the password a signed-in form asks for
-// before a sensitive change, and records what is wrong with it on the field
-// current_password of v.
+// checkCurrentPassword checks the password a signed-in form asks for
+// before a sensitive change, and records what is wrong with it on the
+// field current_password of v.
 //
 // A wrong current password is a 422 with that field error, not the 401 of
 // product.md §3: the visitor is signed in (401 would say they are not, to
 // people and to scripts alike), and the mistake is in one field of a form
 // with other fields, so it belongs next to that field like any invalid
-// input. The answer still says nothing an attacker lacks: the account is
-// known to whoever holds the session.
-//
-// A stolen session must not become a way to guess the password, so every
-// wrong guess counts against the account's and the address's sign-in
-// throttle, and past the limit the form answers 429. When no hashing slot
-// comes free in time it answers 503 (and nothing counts). It reports
-// whether it has answered the request (throttled, busy, or an error); the
-// caller then stops. values are the form's other fields, shown again then.
+// input. Wrong guesses count against this session (product.md §6), so a
+// stolen session is no way to guess the password and nobody else's failed
+// sign-ins lock the user out of their settings; past the limit the form
+// answers 429, and 503 when no hashing slot comes free (nothing counts).
+// It reports whether it has answered the request; the caller then stops.
+// values are the form's other fields, shown again then.
 func (a *App) checkCurrentPassword(c *gin.Context, v *validator, formID, pw string, values map[string]string) (answered bool) {
 	if pw == "" {
 		v.check(false, "current_password", msgCurrentPasswordRequired)
 		return false
 	}
-	user := currentUser(c)
-	ctx := c.Request.Context()
-	tctx := context.WithoutCancel(ctx)
-	held, refused := a.reserveSignin(tctx, signinKeys(user.Username, c.ClientIP()))
-	if refused != nil {
-		a.log.Warn("password check throttled", "user_id", user.ID, "ip", c.ClientIP(),
-			"retry_after", throttleWait(refused).Round(time.Second), "in_flight", refused.InFlight)
-		a.accountInvalid(c, http.StatusTooManyRequests, formID, &validator{}, values, throttled(c, refused))
-		return true
-	}
-	ok, _, err := a.verify(ctx, pw, user.PasswordHash)
-	if err != nil {
-		// Never checked: no failure.
-		a.cancelSignin(tctx, held)
-		if errors.Is(err, errBusy) {
-			a.accountInvalid(c, a.busy(c), formID, &validator{}, values, msgBusy)
-			return true
-		}
-		a.serverError(c, err)
-		return true
-	}
-	if !ok {
-		a.settleSignin(tctx, held)
-		a.log.Warn("current password wrong", "user_id", user.ID, "ip", c.ClientIP(), "form", formID)
+	err := a.accounts.CheckCurrentPassword(c.Request.Context(), currentUser(c), currentSession(c).ID, pw)
+	if errors.Is(err, account.ErrWrongPassword) {
 		v.check(false, "current_password", msgCurrentPasswordWrong)
 		return false
 	}
-	a.cancelSignin(tctx, held)
+	if err != nil {
+		if status, msg, answered := a.failure(c, err); !answered {
+			a.accountInvalid(c, status, formID, &validator{}, values, msg)
+		}
+		return true
+	}
 	return false
 }
 
@@ -139,41 +119,32 @@ func (a *App) passwordSubmit(c *gin.Context) {
 	if a.checkCurrentPassword(c, &v, formPassword, f.CurrentPassword, nil) {
 		return
 	}
-	v.add("new_password", passwordError(f.NewPassword, user.Username, user.Email))
-	v.add("new_password_confirm", confirmError(f.NewPassword, f.NewPasswordConfirm))
 	if !v.valid() {
 		a.accountInvalid(c, http.StatusUnprocessableEntity, formPassword, &v, nil, "")
 		return
 	}
-
 	ctx := c.Request.Context()
-	hash, err := a.hash(ctx, f.NewPassword)
-	if errors.Is(err, errBusy) {
-		a.accountInvalid(c, a.busy(c), formPassword, &validator{}, nil, msgBusy)
-		return
-	}
-	if err != nil {
-		a.serverError(c, err)
-		return
-	}
 	sess := currentSession(c)
-	ended, err := a.store.ChangePassword(ctx, user.ID, hash, sess.ID)
-	if err != nil {
-		a.serverError(c, err)
+	if _, err := a.accounts.ChangePassword(ctx, user, sess.ID, f.NewPassword, f.NewPasswordConfirm); err != nil {
+		if status, msg, answered := a.failure(c, err); !answered {
+			a.accountInvalid(c, status, formPassword, problemsOf(err), nil, msg)
+		}
 		return
 	}
 	// A privilege change: a new token for this session (RenewToken deletes
 	// the old one), and the user_sessions row follows it so revoking it
-	// later still removes the scs row.
+	// later still ends it. The absolute deadline stays (product.md §5):
+	// scs would restart it.
+	deadline := a.sessions.Deadline(ctx)
 	if err := a.sessions.RenewToken(ctx); err != nil {
 		a.serverError(c, err)
 		return
 	}
-	if err := a.store.RekeySession(ctx, sess.ID, a.sessions.Token(ctx), a.sessions.Deadline(ctx)); err != nil {
+	a.sessions.SetDeadline(ctx, deadline)
+	if err := a.store.RekeySession(ctx, sess.ID, a.sessions.Token(ctx)); err != nil {
 		a.serverError(c, err)
 		return
 	}
-	a.log.Info("password changed", "user_id", user.ID, "other_sessions_ended", ended)
 	a.setNotice(c, noticePasswordChanged)
 	a.redirect(c, "/account")
 }
@@ -195,17 +166,13 @@ func (a *App) deleteSubmit(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	// Sessions and link tokens go with the user (ON DELETE CASCADE, and the
-	// trigger on user_sessions removes the scs rows). ErrNotFound means a
-	// parallel request deleted it first: the outcome is the same.
-	if err := a.store.DeleteUser(ctx, user.ID); err != nil && !errors.Is(err, db.ErrNotFound) {
+	if err := a.accounts.Delete(ctx, user); err != nil {
 		a.serverError(c, err)
 		return
 	}
 	if err := a.sessions.Destroy(ctx); err != nil {
 		a.log.Error("destroy session", "err", err)
 	}
-	a.log.Info("account deleted", "user_id", user.ID, "username", user.Username)
 	// A fresh visitor session carries the notice, under a new token.
 	a.setNotice(c, noticeAccountDeleted)
 	a.redirect(c, "/")
@@ -255,7 +222,7 @@ func (a *App) revokeSubmit(c *gin.Context) {
 	ctx := c.Request.Context()
 	f.ID = strings.TrimSpace(f.ID)
 	if f.ID == "others" {
-		n, err := a.store.DeleteUserSessions(ctx, user.ID, cur.ID)
+		n, err := a.accounts.SignOutEverywhere(ctx, user.ID, cur.ID)
 		if err != nil {
 			a.serverError(c, err)
 			return
@@ -275,7 +242,7 @@ func (a *App) revokeSubmit(c *gin.Context) {
 		a.redirect(c, "/signin")
 		return
 	}
-	err = a.store.DeleteUserSession(ctx, user.ID, id)
+	err = a.accounts.EndSession(ctx, user.ID, id)
 	if errors.Is(err, db.ErrNotFound) {
 		a.notFound(c)
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/gin-gonic/gin"
 
+	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/mail"
 	"gatehouse/password"
@@ -21,6 +22,33 @@ import (
 	"gatehouse/views"
 )
 
+// Store is what the web layer needs from storage: the account rules'
+// needs, the throttle's events, and the per-request session look-ups.
+// *db.Store (SQLite) implements it; a second backend implements the same.
+type Store interface {
+	account.Store
+	throttle.Store
+	Ping(ctx context.Context) error
+	CreateSession(ctx context.Context, n db.NewSession) (int64, error)
+	SessionUser(ctx context.Context, sessionID int64, token string) (*db.User, db.Session, error)
+	TouchSession(ctx context.Context, sessionID int64, now time.Time) error
+	RekeySession(ctx context.Context, sessionID int64, token string) error
+	UserSessions(ctx context.Context, userID int64, now time.Time, idle time.Duration) ([]db.Session, error)
+	UserByEmail(ctx context.Context, email string) (*db.User, error)
+	CreateLinkToken(ctx context.Context, userID int64, kind db.TokenKind, newEmail string, now, expires time.Time) (string, error)
+	UseEmailToken(ctx context.Context, token string, now time.Time) (*db.LinkToken, error)
+	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
+	DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error)
+	DeleteEventsBefore(ctx context.Context, before int64) (int64, error)
+}
+
+// SessionStore is where scs keeps session data, keyed by token hash; the
+// account rules remove the data of sessions they end through it.
+type SessionStore interface {
+	scs.Store
+	account.SessionData
+}
+
 // Config is what the web layer needs to know from the command line.
 type Config struct {
 	BaseURL         *url.URL      // public URL; https makes cookies Secure
@@ -28,9 +56,9 @@ type Config struct {
 	SessionIdle     time.Duration // a session unused this long ends
 	TrustedProxies  []string      // addresses/CIDRs whose X-Forwarded-For is believed
 	Logger          *slog.Logger
-	// Throttle counts failed sign-ins per account and per client address;
-	// nil means an in-memory one with product.md §6's limits.
-	Throttle throttle.Limiter
+	// Now is the clock of the throttle and of stored times; nil is
+	// time.Now. Tests move it to let a window pass.
+	Now func() time.Time
 	// Mail sends verification, reset and email-change mail; nil writes
 	// each mail to the log (mail.LogSender).
 	Mail mail.Sender
@@ -45,8 +73,8 @@ type Config struct {
 type App struct {
 	cfg        Config
 	log        *slog.Logger
-	store      *db.Store
-	hasher     *password.Hasher
+	store      Store
+	accounts   *account.Service
 	sessions   *scs.SessionManager
 	views      *views.Views
 	engine     *gin.Engine
@@ -54,16 +82,17 @@ type App struct {
 	mail       *mailer
 }
 
-// New builds the App and its routes.
-func New(cfg Config, store *db.Store, hasher *password.Hasher) (*App, error) {
+// New builds the App and its routes over a store, the session data store
+// (scs's, behind the hashing wrapper) and the password hasher.
+func New(cfg Config, store Store, sessionData SessionStore, hasher *password.Hasher) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.BaseURL == nil {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "localhost:8080"}
 	}
-	if cfg.Throttle == nil {
-		cfg.Throttle = throttle.NewMemory(throttle.Options{Limit: signinLimit, Window: signinWindow})
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.HashWait <= 0 {
 		cfg.HashWait = defaultHashWait
@@ -76,12 +105,19 @@ func New(cfg Config, store *db.Store, hasher *password.Hasher) (*App, error) {
 		return nil, err
 	}
 	a := &App{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		store:    store,
-		hasher:   hasher,
+		cfg:   cfg,
+		log:   cfg.Logger,
+		store: store,
+		accounts: account.New(account.Config{
+			Store:    store,
+			Sessions: sessionData,
+			Hasher:   hasher,
+			Limits:   throttle.New(store, cfg.Now),
+			Logger:   cfg.Logger,
+			HashWait: cfg.HashWait,
+		}),
 		views:    v,
-		sessions: newSessionManager(cfg, store),
+		sessions: newSessionManager(cfg, sessionData),
 	}
 	// A session's last-seen time is written at most once a minute, or once
 	// per tenth of a short idle timeout, so page views never wait on writes.
@@ -100,9 +136,9 @@ func New(cfg Config, store *db.Store, hasher *password.Hasher) (*App, error) {
 }
 
 // newSessionManager configures scs as product.md §5 says.
-func newSessionManager(cfg Config, store *db.Store) *scs.SessionManager {
+func newSessionManager(cfg Config, data scs.Store) *scs.SessionManager {
 	sm := scs.New()
-	sm.Store = store.SessionStore()
+	sm.Store = data
 	// A compact binary form instead of gob, whose decoder cost a fifth of
 	// a signed-in page view (docs/PERFORMANCE.md); it still reads gob rows.
 	sm.Codec = db.SessionCodec{}
@@ -132,22 +168,30 @@ func (a *App) Handler() http.Handler {
 	h = a.limitBody(h)
 	// Headers and the log sit outside the rejections above, so a 403 or
 	// 413 carries the headers and is logged too.
-	h = securityHeaders(h)
+	h = securityHeaders(h, a.cfg.BaseURL.Scheme == "https")
 	h = a.logRequests(h)
 	return h
 }
 
 // headAsGet answers HEAD like GET (uptime monitors use HEAD on /healthz);
-// net/http drops the body because the request it answers is a HEAD.
+// net/http drops the body because the request it answers is a HEAD. The
+// request remembers that it was a HEAD (isHead), so that handlers whose
+// GET changes something (opening a link from a mail) change nothing:
+// a link scanner's HEAD must not use up the user's link (product.md §6).
 func headAsGet(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
-			r = r.Clone(r.Context())
+			r = r.Clone(context.WithValue(r.Context(), headKey{}, true))
 			r.Method = http.MethodGet
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+type headKey struct{}
+
+// isHead reports whether the request was a HEAD answered as a GET.
+func isHead(r *http.Request) bool { return r.Context().Value(headKey{}) != nil }
 
 // RunCleanup removes expired sessions every interval until ctx ends.
 func (a *App) RunCleanup(ctx context.Context, interval time.Duration) {
@@ -168,6 +212,10 @@ func (a *App) RunCleanup(ctx context.Context, interval time.Duration) {
 			// told "expired" or "already used" instead of "not valid".
 			if _, err := a.store.DeleteExpiredTokens(ctx, time.Now().Add(-7*24*time.Hour)); err != nil {
 				a.log.Error("link token cleanup", "err", err)
+			}
+			// Throttle events past every window count for nothing.
+			if _, err := a.store.DeleteEventsBefore(ctx, a.cfg.Now().Add(-account.LongestWindow).UnixNano()); err != nil {
+				a.log.Error("throttle cleanup", "err", err)
 			}
 		}
 	}

@@ -1,16 +1,14 @@
 package handlers
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
 
-	"gatehouse/db"
+	"gatehouse/account"
+	"gatehouse/rules"
 	"gatehouse/views"
 )
 
@@ -39,123 +37,53 @@ func (a *App) signupPage(c *gin.Context) {
 	a.renderForm(c, http.StatusOK, views.PageSignup, "signup-form", d)
 }
 
-// signupSubmit creates an account and signs it in.
+// signupSubmit creates an account and signs it in. Every problem with
+// the form is reported in the same answer (product.md §3).
 func (a *App) signupSubmit(c *gin.Context) {
 	var f signupForm
 	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
 		return
 	}
-	f.Username = normalizeUsername(f.Username)
-	f.Email = normalizeEmail(f.Email)
-
-	var v validator
-	v.add("username", usernameError(f.Username))
-	v.add("email", emailError(f.Email))
-	v.add("password", passwordError(f.Password, f.Username, f.Email))
-	v.add("password_confirm", confirmError(f.Password, f.PasswordConfirm))
-	ctx := c.Request.Context()
-	// Cheap uniqueness checks before the expensive hash; CreateUser checks
-	// again under the write lock.
-	if v.valid() {
-		if err := a.checkTaken(ctx, &v, f.Username, f.Email); err != nil {
-			a.serverError(c, err)
-			return
-		}
-	}
-	if !v.valid() {
-		a.signupAgain(c, http.StatusUnprocessableEntity, f, &v, "")
-		return
-	}
-
-	hash, err := a.hash(ctx, f.Password)
-	if errors.Is(err, errBusy) {
-		a.signupAgain(c, a.busy(c), f, &v, msgBusy)
-		return
-	}
+	user, err := a.accounts.Create(c.Request.Context(), account.NewAccount{
+		Username: f.Username, Email: f.Email, Password: f.Password, PasswordConfirm: f.PasswordConfirm,
+		ClientIP: c.ClientIP(),
+	})
 	if err != nil {
-		a.serverError(c, err)
+		status, msg, answered := a.failure(c, err)
+		if !answered {
+			a.signupAgain(c, status, f, problemsOf(err), msg)
+		}
 		return
 	}
-	user, err := a.store.CreateUser(ctx, f.Username, f.Email, hash, timeNow())
-	switch {
-	case errors.Is(err, db.ErrDuplicateUsername):
-		v.check(false, "username", msgUsernameTaken)
-	case errors.Is(err, db.ErrDuplicateEmail):
-		v.check(false, "email", msgEmailTaken)
-	case err != nil:
-		a.serverError(c, err)
-		return
-	}
-	if !v.valid() {
-		a.signupAgain(c, http.StatusUnprocessableEntity, f, &v, "")
-		return
-	}
-	a.log.Info("account created", "user_id", user.ID, "username", user.Username)
 	a.sendVerification(user)
-	if err := a.startSession(c, user, false); err != nil {
+	// The password was just set: the new account is its own proof.
+	if err := a.signIn(c, &account.Proof{User: user, Method: account.MethodPassword}, false); err != nil {
 		a.serverError(c, err)
 		return
 	}
 	a.redirect(c, "/dashboard")
 }
 
-// checkTaken records an error for a username or email already in use.
-func (a *App) checkTaken(ctx context.Context, v *validator, username, email string) error {
-	msg, err := a.usernameProblem(ctx, username)
-	if err != nil {
-		return err
-	}
-	v.add("username", msg)
-	msg, err = a.emailProblem(ctx, email)
-	if err != nil {
-		return err
-	}
-	v.add("email", msg)
-	return nil
-}
-
-// usernameProblem is what is wrong with a normalised username: its rule,
-// then whether an account has it; "" when nothing is.
-func (a *App) usernameProblem(ctx context.Context, username string) (string, error) {
-	if msg := usernameError(username); msg != "" {
-		return msg, nil
-	}
-	taken, err := a.store.UsernameTaken(ctx, username)
-	if err != nil || !taken {
-		return "", err
-	}
-	return msgUsernameTaken, nil
-}
-
-// emailProblem is usernameProblem for an email address.
-func (a *App) emailProblem(ctx context.Context, email string) (string, error) {
-	if msg := emailError(email); msg != "" {
-		return msg, nil
-	}
-	taken, err := a.store.EmailTaken(ctx, email)
-	if err != nil || !taken {
-		return "", err
-	}
-	return msgEmailTaken, nil
-}
-
 // signupAgain shows the sign-up form again with its errors and a message
 // for the whole form: the values kept, never the passwords.
 func (a *App) signupAgain(c *gin.Context, status int, f signupForm, v *validator, message string) {
 	d := a.data(c, "Create your account")
-	d.Form = v.form(map[string]string{"username": f.Username, "email": f.Email}, message)
+	values := map[string]string{"username": rules.NormalizeUsername(f.Username), "email": rules.NormalizeEmail(f.Email)}
+	d.Form = v.form(values, message)
 	a.renderForm(c, status, views.PageSignup, "signup-form", d)
 }
 
 // signupValidate checks one sign-up field as the user types (htmx) and
 // answers its error slot. Empty fields are not flagged here: nagging about
 // a field the user has not reached yet helps nobody; the submit does that.
+// Past the client address's limit of taken-answers it answers 429 with
+// the message in the slot.
 func (a *App) signupValidate(c *gin.Context) {
 	var f signupForm
 	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
 		return
 	}
-	username, email := normalizeUsername(f.Username), normalizeEmail(f.Email)
+	username, email := rules.NormalizeUsername(f.Username), rules.NormalizeEmail(f.Email)
 	ctx := c.Request.Context()
 	field := c.Param("field")
 	var msg string
@@ -163,30 +91,33 @@ func (a *App) signupValidate(c *gin.Context) {
 	switch field {
 	case "username":
 		if username != "" {
-			msg, err = a.usernameProblem(ctx, username)
+			msg, err = a.accounts.UsernameProblem(ctx, username, c.ClientIP())
 		}
 	case "email":
 		if email != "" {
-			msg, err = a.emailProblem(ctx, email)
+			msg, err = a.accounts.EmailProblem(ctx, email, c.ClientIP())
 		}
 	case "password":
 		if f.Password != "" {
-			msg = passwordError(f.Password, username, email)
+			msg = rules.PasswordError(f.Password, username, email)
 		}
 	case "password_confirm":
 		if f.PasswordConfirm != "" {
-			msg = confirmError(f.Password, f.PasswordConfirm)
+			msg = rules.ConfirmError(f.Password, f.PasswordConfirm)
 		}
 	default:
 		a.notFound(c)
 		return
 	}
+	status := http.StatusOK
 	if err != nil {
-		a.serverError(c, err)
-		return
+		var answered bool
+		if status, msg, answered = a.failure(c, err); answered {
+			return
+		}
 	}
 	d := views.Data{Field: views.Field{Name: field, Error: msg}}
-	a.write(c, http.StatusOK, views.PageSignup, "inline-error", d)
+	a.write(c, status, views.PageSignup, "inline-error", d)
 }
 
 func (a *App) signinPage(c *gin.Context) {
@@ -195,94 +126,36 @@ func (a *App) signinPage(c *gin.Context) {
 	a.renderForm(c, http.StatusOK, views.PageSignin, "signin-form", d)
 }
 
-// signinSubmit signs a user in by username or email.
+// signinSubmit signs a user in by username or email. Signed in already,
+// it signs in again (perhaps as someone else) and honours next like a
+// signed-out sign-in (product.md §2).
 func (a *App) signinSubmit(c *gin.Context) {
 	var f signinForm
 	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
 		return
 	}
-	login := strings.ToLower(strings.TrimSpace(f.Username))
-	next := safeNext(f.Next)
-	remember := f.Remember == "on"
-
 	var v validator
-	v.check(login != "", "username", msgLoginRequired)
+	v.check(strings.TrimSpace(f.Username) != "", "username", msgLoginRequired)
 	v.check(f.Password != "", "password", msgLoginPassword)
 	if !v.valid() {
 		a.signinFailed(c, http.StatusUnprocessableEntity, f, &v, "")
 		return
 	}
-
-	ctx := c.Request.Context()
-	// Throttled before any work, so a flood of guesses costs nothing. The
-	// counts outlive a client that hangs up, hence WithoutCancel.
-	tctx := context.WithoutCancel(ctx)
-	held, refused := a.reserveSignin(tctx, signinKeys(login, c.ClientIP()))
-	if refused != nil {
-		a.log.Warn("sign-in throttled", "login", login, "ip", c.ClientIP(),
-			"retry_after", throttleWait(refused).Round(time.Second), "in_flight", refused.InFlight)
-		a.signinThrottled(c, f, refused)
-		return
-	}
-	user, err := a.store.UserByLogin(ctx, login)
-	if err != nil && !errors.Is(err, db.ErrNotFound) {
-		a.cancelSignin(tctx, held)
-		a.serverError(c, err)
-		return
-	}
-	ok, rehash := false, false
-	if user == nil {
-		// Same work as a wrong password, so the answer's timing does not
-		// tell whether the account exists.
-		err = a.verifyDummy(ctx, f.Password)
-	} else {
-		ok, rehash, err = a.verify(ctx, f.Password, user.PasswordHash)
+	proof, err := a.accounts.SignInWithPassword(c.Request.Context(), f.Username, f.Password, c.ClientIP())
+	if err == nil {
+		err = a.signIn(c, proof, f.Remember == "on")
 	}
 	if err != nil {
-		// Never checked, so no failure: a sign-in turned away for want
-		// of a hashing slot does not count against the user.
-		a.cancelSignin(tctx, held)
-		if errors.Is(err, errBusy) {
-			a.signinFailed(c, a.busy(c), f, &v, msgBusy)
-			return
+		if status, msg, answered := a.failure(c, err); !answered {
+			a.signinFailed(c, status, f, &v, msg)
 		}
-		a.serverError(c, err)
 		return
 	}
-	if !ok {
-		a.settleSignin(tctx, held)
-		a.log.Warn("sign-in failed", "login", login, "ip", c.ClientIP(), "known_user", user != nil)
-		a.signinFailed(c, http.StatusUnauthorized, f, &v, msgWrongCredentials)
-		return
-	}
-	// Only failures count; earlier failures on these keys stay counted.
-	a.cancelSignin(tctx, held)
-	if rehash {
-		a.upgradeHash(c, user, f.Password)
-	}
-	if err := a.startSession(c, user, remember); err != nil {
-		a.serverError(c, err)
-		return
-	}
-	a.log.Info("signed in", "user_id", user.ID, "ip", c.ClientIP())
+	next := safeNext(f.Next)
 	if next == "" {
 		next = "/dashboard"
 	}
 	a.redirect(c, next)
-}
-
-// upgradeHash re-hashes a password made with older parameters. A failure
-// only costs the upgrade; the sign-in goes on.
-func (a *App) upgradeHash(c *gin.Context, user *db.User, pw string) {
-	hash, err := a.hash(c.Request.Context(), pw)
-	if err == nil {
-		err = a.store.SetPasswordHash(c.Request.Context(), user.ID, hash)
-	}
-	if err != nil {
-		a.log.Error("upgrade password hash", "user_id", user.ID, "err", err)
-		return
-	}
-	a.log.Info("password hash upgraded", "user_id", user.ID)
 }
 
 // signinFailed shows the sign-in form again: 422 for missing input, 401 for

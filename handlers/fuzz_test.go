@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"gatehouse/db"
+	"gatehouse/rules"
 	"gatehouse/password"
 )
 
@@ -29,15 +30,15 @@ func FuzzUsernameRules(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		u := normalizeUsername(s)
-		if normalizeUsername(u) != u {
+		u := rules.NormalizeUsername(s)
+		if rules.NormalizeUsername(u) != u {
 			t.Fatalf("normalising %q is not idempotent: %q", s, u)
 		}
-		if usernameError(u) == "" && !validUsername.MatchString(u) {
+		if rules.UsernameError(u) == "" && !validUsername.MatchString(u) {
 			t.Fatalf("accepted username %q (from %q) breaks product.md §4", u, s)
 		}
-		if validUsername.MatchString(u) && usernameError(u) != "" {
-			t.Fatalf("refused valid username %q: %s", u, usernameError(u))
+		if validUsername.MatchString(u) && rules.UsernameError(u) != "" {
+			t.Fatalf("refused valid username %q: %s", u, rules.UsernameError(u))
 		}
 	})
 }
@@ -48,11 +49,11 @@ func FuzzEmailRules(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		e := normalizeEmail(s)
-		if normalizeEmail(e) != e {
+		e := rules.NormalizeEmail(s)
+		if rules.NormalizeEmail(e) != e {
 			t.Fatalf("normalising %q is not idempotent: %q", s, e)
 		}
-		if emailError(e) != "" {
+		if rules.EmailError(e) != "" {
 			return
 		}
 		switch {
@@ -76,7 +77,7 @@ func FuzzPasswordRules(f *testing.F) {
 	f.Add("\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8", "a", "b")
 	f.Add("eight\x00chars", "a", "b")
 	f.Fuzz(func(t *testing.T, pw, user, email string) {
-		if passwordError(pw, user, email) != "" {
+		if rules.PasswordError(pw, user, email) != "" {
 			return
 		}
 		n := utf8.RuneCountInString(pw)
@@ -196,7 +197,7 @@ func fuzzApp(tb testing.TB) (*App, *db.Store) {
 		SessionLifetime: time.Hour,
 		SessionIdle:     time.Hour,
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, store, password.NewHasher(cheap, 2))
+	}, store, store.SessionStore(), password.NewHasher(cheap, 2))
 	if err != nil {
 		tb.Fatal(err)
 	}

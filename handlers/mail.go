@@ -9,7 +9,6 @@ import (
 
 	"gatehouse/db"
 	"gatehouse/mail"
-	"gatehouse/throttle"
 	"gatehouse/views"
 )
 
@@ -23,13 +22,6 @@ const (
 // SMTP sender has its own shorter timeout; this is the backstop.
 const mailTimeout = 30 * time.Second
 
-// Limits on mail a visitor can cause (product.md §7).
-const (
-	resendPerMinute = 1 // verification resends per account
-	resendPerHour   = 5
-	forgotPerHour   = 3 // reset mails per address
-)
-
 // mailer sends the app's mail in the background, so a slow or failing mail
 // server never holds up or fails the page, and /forgot answers in the same
 // time whether or not an account exists. wg lets shutdown wait for mail in
@@ -38,9 +30,6 @@ type mailer struct {
 	sender mail.Sender
 	tmpl   *views.Mails
 	wg     sync.WaitGroup
-	// Sliding windows; a resend must pass both.
-	resendMinute, resendHour throttle.Limiter
-	forgot                   throttle.Limiter
 }
 
 func newMailer(cfg Config) (*mailer, error) {
@@ -52,13 +41,7 @@ func newMailer(cfg Config) (*mailer, error) {
 	if sender == nil {
 		sender = &mail.LogSender{Logger: cfg.Logger}
 	}
-	return &mailer{
-		sender:       sender,
-		tmpl:         tmpl,
-		resendMinute: throttle.NewMemory(throttle.Options{Limit: resendPerMinute, Window: time.Minute}),
-		resendHour:   throttle.NewMemory(throttle.Options{Limit: resendPerHour, Window: time.Hour}),
-		forgot:       throttle.NewMemory(throttle.Options{Limit: forgotPerHour, Window: time.Hour}),
-	}, nil
+	return &mailer{sender: sender, tmpl: tmpl}, nil
 }
 
 // Wait blocks until every mail job started so far has finished (sent,
@@ -115,7 +98,7 @@ func (a *App) sendMail(ctx context.Context, name string, userID int64, d views.M
 // sendVerification mails user a new verification link, in the background.
 func (a *App) sendVerification(user *db.User) {
 	a.background(views.MailVerify, func(ctx context.Context) error {
-		now := timeNow()
+		now := a.accounts.Now()
 		token, err := a.store.CreateLinkToken(ctx, user.ID, db.TokenVerify, "", now, now.Add(verifyLinkTTL))
 		if err != nil {
 			return err
@@ -139,7 +122,7 @@ func (a *App) sendReset(email string) {
 		if err != nil {
 			return err
 		}
-		now := timeNow()
+		now := a.accounts.Now()
 		token, err := a.store.CreateLinkToken(ctx, user.ID, db.TokenReset, "", now, now.Add(resetLinkTTL))
 		if err != nil {
 			return err
@@ -155,7 +138,7 @@ func (a *App) sendReset(email string) {
 // notice to the old one, in the background.
 func (a *App) sendEmailChange(user *db.User, newEmail string) {
 	a.background(views.MailEmailChange, func(ctx context.Context) error {
-		now := timeNow()
+		now := a.accounts.Now()
 		token, err := a.store.CreateLinkToken(ctx, user.ID, db.TokenEmailChange, newEmail, now, now.Add(verifyLinkTTL))
 		if err != nil {
 			return err

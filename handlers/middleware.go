@@ -61,10 +61,15 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// securityHeaders sets the headers of product.md §6 on every response.
-func securityHeaders(next http.Handler) http.Handler {
+// securityHeaders sets the headers of product.md §6 on every response;
+// with an https base URL, Strict-Transport-Security too, so a browser that
+// has been here once never tries plain http again.
+func securityHeaders(next http.Handler, https bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		if https {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
@@ -89,8 +94,14 @@ func (a *App) limitBody(next http.Handler) http.Handler {
 
 // crossOrigin refuses state-changing requests from other sites with 403,
 // judged from Sec-Fetch-Site or, for older browsers, Origin against Host.
+// The base URL's origin always counts as same-origin: behind a proxy that
+// rewrites Host, Origin and Host differ for Gatehouse's own forms.
 func (a *App) crossOrigin(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
+	base := a.cfg.BaseURL.Scheme + "://" + a.cfg.BaseURL.Host
+	if err := cop.AddTrustedOrigin(base); err != nil {
+		a.log.Error("base URL as trusted origin", "origin", base, "err", err)
+	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
@@ -153,9 +164,12 @@ func (a *App) loadUser(c *gin.Context) {
 		c.Next()
 		return
 	}
-	user, sess, err := a.store.SessionUser(ctx, sid)
+	user, sess, err := a.store.SessionUser(ctx, sid, a.sessions.Token(ctx))
 	if errors.Is(err, db.ErrNotFound) {
-		// Ended elsewhere: revoked, signed out everywhere, account deleted.
+		// Ended elsewhere (revoked, signed out everywhere, account
+		// deleted), or its token replaced by a renewal: a request that
+		// began before the renewal may have saved the session data back
+		// under the old token, and that token stays dead (product.md §5).
 		_ = a.sessions.Destroy(ctx)
 		c.Next()
 		return
@@ -167,7 +181,7 @@ func (a *App) loadUser(c *gin.Context) {
 	}
 	now := time.Now()
 	if now.Sub(sess.LastSeenAt) >= a.cfg.SessionIdle {
-		a.endSession(c)
+		a.endSession(c, user.ID)
 		c.Next()
 		return
 	}
@@ -225,7 +239,8 @@ func returnTo(r *http.Request) string {
 // requireUserJSON answers 401 JSON to signed-out API callers.
 func (a *App) requireUserJSON(c *gin.Context) {
 	if currentUser(c) == nil {
-		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "unauthorized"})
+		a.errorPage(c, http.StatusUnauthorized)
+		c.Abort()
 		return
 	}
 	c.Next()
@@ -255,7 +270,7 @@ func safeNext(next string) string {
 }
 
 // account is the signed-in user as views show them.
-func account(u *db.User) *views.Account {
+func viewAccount(u *db.User) *views.Account {
 	if u == nil {
 		return nil
 	}

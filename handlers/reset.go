@@ -1,14 +1,18 @@
 package handlers
 
 import (
-	"errors"
+	"context"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
 
+	"gatehouse/account"
 	"gatehouse/db"
+	"gatehouse/rules"
+	"gatehouse/throttle"
 	"gatehouse/views"
 )
 
@@ -34,38 +38,48 @@ func (a *App) forgotPage(c *gin.Context) {
 
 // forgotSubmit answers every well-formed address with the same page, in
 // the same time: the lookup, the token and the mail all happen in the
-// background, and past three requests an hour for one address nothing is
-// sent but the page is the same (a 429 would tell that the account
-// exists). Only a malformed address gets an error (422): no account can
-// have it, so saying so tells nothing.
+// background, and past three requests an hour for one address (or ten
+// from one client address) nothing is sent but the page is the same (a
+// 429 would tell that the account exists). Only a malformed address gets
+// an error (422): no account can have it, so saying so tells nothing.
 func (a *App) forgotSubmit(c *gin.Context) {
 	var f forgotForm
 	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
 		return
 	}
-	email := normalizeEmail(f.Email)
+	email := rules.NormalizeEmail(f.Email)
 	var v validator
-	v.add("email", emailError(email))
+	v.add("email", rules.EmailError(email))
 	if !v.valid() {
 		d := a.data(c, "Forgot your password?")
 		d.Form = v.form(map[string]string{"email": f.Email}, "")
 		a.renderForm(c, http.StatusUnprocessableEntity, views.PageForgot, "forgot-form", d)
 		return
 	}
-	r, err := a.mail.forgot.Reserve(c.Request.Context(), "email:"+email)
-	switch {
-	case err != nil:
-		a.log.Error("reset mail throttle", "err", err)
-	case r.Refused():
-		a.log.Warn("reset mail not sent: too many requests for one address", "retry_after", r.RetryAfter)
-	default:
-		// Every mail sent counts, at once.
-		_ = a.mail.forgot.Settle(c.Request.Context(), r)
+	if a.takeMail(c, account.ResetMailsPerClient, account.AddressKey(c.ClientIP())) &&
+		a.takeMail(c, account.ResetMails, "email:"+email) {
 		a.sendReset(email)
 	}
 	d := a.data(c, "Forgot your password?")
 	d.Link.Sent = true
 	a.renderForm(c, http.StatusOK, views.PageForgot, "forgot-form", d)
+}
+
+// takeMail counts one mail under rule for key and reports whether it may
+// be sent. A failing throttle store sends nothing: the user can ask again,
+// and the limit is what keeps the form from being a way to flood a
+// mailbox.
+func (a *App) takeMail(c *gin.Context, rule throttle.Rule, key string) bool {
+	wait, err := a.accounts.Limits().Take(context.WithoutCancel(c.Request.Context()), rule, key)
+	if err != nil {
+		a.log.Error("mail throttle", "err", err)
+		return false
+	}
+	if wait > 0 {
+		a.log.Warn("mail not sent: limit reached", "limit", rule.Name, "retry_after", wait.Round(time.Second))
+		return false
+	}
+	return true
 }
 
 // resetPage shows the new-password form of a live reset link. Opening the
@@ -77,7 +91,7 @@ func (a *App) resetPage(c *gin.Context) {
 		a.badLink(c, views.MailReset, db.ErrNotFound)
 		return
 	}
-	if _, err := a.store.PeekLinkToken(c.Request.Context(), token, timeNow(), db.TokenReset); err != nil {
+	if _, err := a.store.PeekLinkToken(c.Request.Context(), token, a.accounts.Now(), db.TokenReset); err != nil {
 		if isLinkError(err) {
 			a.badLink(c, views.MailReset, err)
 			return
@@ -98,48 +112,27 @@ func (a *App) resetSubmit(c *gin.Context) {
 	if a.bindError(c, c.ShouldBindWith(&f, binding.Form)) {
 		return
 	}
-	ctx := c.Request.Context()
 	if len(f.Token) != tokenLength {
 		a.resetLinkFailed(c, f.Token, db.ErrNotFound)
 		return
 	}
-	t, err := a.store.PeekLinkToken(ctx, f.Token, timeNow(), db.TokenReset)
-	if err != nil {
+	userID, err := a.accounts.ResetPassword(c.Request.Context(), f.Token, f.NewPassword, f.NewPasswordConfirm)
+	switch {
+	case isLinkError(err):
 		a.resetLinkFailed(c, f.Token, err)
 		return
-	}
-	user, err := a.store.UserByID(ctx, t.UserID)
-	if err != nil {
-		a.resetLinkFailed(c, f.Token, err)
+	case err != nil:
+		// Invalid or busy: the link is not used yet, so the same link
+		// works when tried again.
+		if status, msg, answered := a.failure(c, err); !answered {
+			a.resetAgain(c, status, f.Token, problemsOf(err), msg)
+		}
 		return
 	}
-	var v validator
-	v.add("new_password", passwordError(f.NewPassword, user.Username, user.Email))
-	v.add("new_password_confirm", confirmError(f.NewPassword, f.NewPasswordConfirm))
-	if !v.valid() {
-		a.resetAgain(c, http.StatusUnprocessableEntity, f.Token, &v, "")
-		return
-	}
-	hash, err := a.hash(ctx, f.NewPassword)
-	if errors.Is(err, errBusy) {
-		// The link is not used yet: the same link works when tried again.
-		a.resetAgain(c, a.busy(c), f.Token, &v, msgBusy)
-		return
-	}
-	if err != nil {
-		a.serverError(c, err)
-		return
-	}
-	// The link is used here, not above: of two submits, one wins.
-	if _, err := a.store.ResetPassword(ctx, f.Token, hash, timeNow()); err != nil {
-		a.resetLinkFailed(c, f.Token, err)
-		return
-	}
-	a.log.Info("password reset", "user_id", user.ID)
-	if cur := currentUser(c); cur != nil && cur.ID == user.ID {
+	if cur := currentUser(c); cur != nil && cur.ID == userID {
 		// This browser's session was among those ended: drop it here too,
 		// so the notice below travels under a fresh token.
-		if err := a.sessions.Destroy(ctx); err != nil {
+		if err := a.sessions.Destroy(c.Request.Context()); err != nil {
 			a.log.Error("destroy session", "err", err)
 		}
 	}

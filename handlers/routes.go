@@ -34,7 +34,10 @@ func (a *App) routes() (*gin.Engine, error) {
 	guest.GET("/signup", a.signupPage)
 	guest.POST("/signup", a.signupSubmit)
 	guest.GET("/signin", a.signinPage)
-	guest.POST("/signin", a.signinSubmit)
+
+	// Sign-in answers signed in or out alike (product.md §2): a signed-in
+	// visitor who signs in again goes to next like anyone else.
+	r.POST("/signin", a.signinSubmit)
 
 	// Inline validation of the sign-up form (htmx), field by field.
 	r.POST("/signup/validate/:field", a.signupValidate)

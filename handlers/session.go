@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -14,37 +15,12 @@ const (
 	noticeKey    = "notice" // a one-time notice for the next page
 )
 
-// maxUserAgent bounds what we keep of the User-Agent header.
-const maxUserAgent = 512
-
-// startSession signs user in: a new token (no fixation: the old one is
-// deleted), a user_sessions row, and remember-me deciding whether the
-// cookie outlives the browser.
-func (a *App) startSession(c *gin.Context, user *db.User, remember bool) error {
-	ctx := c.Request.Context()
-	if err := a.sessions.RenewToken(ctx); err != nil {
-		return err
-	}
-	a.sessions.RememberMe(ctx, remember)
-	ua := c.Request.UserAgent()
-	if len(ua) > maxUserAgent {
-		ua = ua[:maxUserAgent]
-	}
-	sid, err := a.store.CreateSession(ctx, user.ID, a.sessions.Token(ctx), time.Now(),
-		a.sessions.Deadline(ctx), c.ClientIP(), ua)
-	if err != nil {
-		return err
-	}
-	a.sessions.Put(ctx, sessionIDKey, sid)
-	return nil
-}
-
 // endSession signs out: the session's rows are deleted (so replaying the
 // cookie gets the signed-out answer) and the cookie is cleared.
-func (a *App) endSession(c *gin.Context) {
+func (a *App) endSession(c *gin.Context, userID int64) {
 	ctx := c.Request.Context()
 	if sid := a.sessions.GetInt64(ctx, sessionIDKey); sid != 0 {
-		if err := a.store.DeleteSession(ctx, sid); err != nil {
+		if err := a.accounts.EndSession(ctx, userID, sid); err != nil && !errors.Is(err, db.ErrNotFound) {
 			a.log.Error("end session", "err", err)
 		}
 	}
@@ -58,7 +34,7 @@ const noticeSignedOut = "You have signed out."
 // signOut ends user's current session and leaves the sign-out notice,
 // which a fresh visitor session carries under a new token.
 func (a *App) signOut(c *gin.Context, user *db.User) {
-	a.endSession(c)
+	a.endSession(c, user.ID)
 	a.log.Info("signed out", "user_id", user.ID)
 	a.setNotice(c, noticeSignedOut)
 }
@@ -72,7 +48,8 @@ func (a *App) setNotice(c *gin.Context, msg string) {
 // session that held nothing but the notice is removed with it.
 func (a *App) popNotice(c *gin.Context) string {
 	ctx := c.Request.Context()
-	if !a.sessions.Exists(ctx, noticeKey) {
+	// A HEAD changes nothing, not even which notices were shown.
+	if isHead(c.Request) || !a.sessions.Exists(ctx, noticeKey) {
 		return ""
 	}
 	msg := a.sessions.PopString(ctx, noticeKey)

@@ -1,43 +1,48 @@
 package handlers
 
 import (
+	"errors"
+
+	"gatehouse/account"
 	"gatehouse/rules"
 	"gatehouse/views"
 )
 
 // validator collects the first error of each field, in the order checked
-// (the page order), so the summary and the focus follow the page.
+// (the page order), so the summary and the focus follow the page. It is
+// the account rules' Problems with the handlers' own checks added.
 type validator struct {
-	errors map[string]string
-	order  []string
+	account.Problems
+}
+
+// problemsOf returns the field errors that err carries (an
+// *account.Problems), or none.
+func problemsOf(err error) *validator {
+	var p *account.Problems
+	if errors.As(err, &p) {
+		return &validator{*p}
+	}
+	return &validator{}
 }
 
 // check records msg for field unless ok or the field already has an error.
 func (v *validator) check(ok bool, field, msg string) {
-	if ok {
-		return
+	if !ok {
+		v.Add(field, msg)
 	}
-	if v.errors == nil {
-		v.errors = map[string]string{}
-	}
-	if _, seen := v.errors[field]; seen {
-		return
-	}
-	v.errors[field] = msg
-	v.order = append(v.order, field)
 }
 
 // add records a rule's message when it has one.
-func (v *validator) add(field, msg string) { v.check(msg == "", field, msg) }
+func (v *validator) add(field, msg string) { v.Add(field, msg) }
 
-func (v *validator) valid() bool { return len(v.errors) == 0 }
+func (v *validator) valid() bool { return v.Empty() }
 
 // form builds what the page shows: values back (never passwords), errors,
 // and which field takes focus.
 func (v *validator) form(values map[string]string, message string) views.Form {
-	f := views.Form{Values: values, Errors: v.errors, Order: v.order, Message: message}
-	if len(v.order) > 0 {
-		f.First = v.order[0]
+	f := views.Form{Values: values, Errors: v.Fields, Order: v.Order, Message: message}
+	if len(v.Order) > 0 {
+		f.First = v.Order[0]
 	}
 	return f
 }
@@ -66,13 +71,3 @@ const (
 	msgLoginPassword    = "Enter your password."
 	msgWrongCredentials = "Incorrect username or password."
 )
-
-// The rules of product.md §4, under the names the handlers use.
-func normalizeUsername(s string) string { return rules.NormalizeUsername(s) }
-func normalizeEmail(s string) string    { return rules.NormalizeEmail(s) }
-func usernameError(u string) string     { return rules.UsernameError(u) }
-func emailError(e string) string        { return rules.EmailError(e) }
-func passwordError(pw, username, email string) string {
-	return rules.PasswordError(pw, username, email)
-}
-func confirmError(pw, confirm string) string { return rules.ConfirmError(pw, confirm) }

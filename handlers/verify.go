@@ -1,14 +1,14 @@
 package handlers
 
 import (
+	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/views"
 )
@@ -34,7 +34,21 @@ func (a *App) verifyEmail(c *gin.Context) {
 		a.badLink(c, views.MailVerify, db.ErrNotFound)
 		return
 	}
-	t, err := a.store.UseEmailToken(c.Request.Context(), token, timeNow())
+	if isHead(c.Request) {
+		// A link scanner's HEAD: say whether the link works, use nothing.
+		_, err := a.store.PeekLinkToken(c.Request.Context(), token, a.accounts.Now(), db.TokenVerify, db.TokenEmailChange)
+		if isLinkError(err) {
+			a.badLink(c, views.MailVerify, err)
+			return
+		}
+		if err != nil {
+			a.serverError(c, err)
+			return
+		}
+		c.Status(http.StatusOK)
+		return
+	}
+	t, err := a.store.UseEmailToken(c.Request.Context(), token, a.accounts.Now())
 	switch {
 	case errors.Is(err, db.ErrDuplicateEmail):
 		a.linkPage(c, http.StatusConflict, views.MailVerify, "That address is taken",
@@ -86,40 +100,28 @@ func (a *App) verifyResend(c *gin.Context) {
 }
 
 // reserveResend counts a resend against both windows and returns how long
-// to wait when either is used up (then nothing stays counted). A failing
-// limiter lets the resend through: the mail is the user's own.
+// to wait when either is used up. The minute's window is taken in one
+// atomic step, so of parallel resends one gets through. A failing
+// throttle store lets the resend through: the mail goes to the account's
+// own address.
 func (a *App) reserveResend(c *gin.Context, userID int64) time.Duration {
-	ctx := c.Request.Context()
-	key := "user:" + strconv.FormatInt(userID, 10)
-	minute, err := a.mail.resendMinute.Reserve(ctx, key)
-	if err != nil {
-		return 0
+	ctx := context.WithoutCancel(c.Request.Context())
+	key := account.UserKey(userID)
+	limits := a.accounts.Limits()
+	if wait, err := limits.Check(ctx, account.ResendPerHour, key); err != nil {
+		a.log.Error("resend throttle", "err", err)
+	} else if wait > 0 {
+		return wait
 	}
-	if minute.Refused() {
-		return minute.RetryAfter
+	if wait, err := limits.Take(ctx, account.ResendPerMinute, key); err != nil {
+		a.log.Error("resend throttle", "err", err)
+	} else if wait > 0 {
+		return wait
 	}
-	hour, err := a.mail.resendHour.Reserve(ctx, key)
-	if err == nil && hour.Refused() {
-		_ = a.mail.resendMinute.Cancel(ctx, minute)
-		return hour.RetryAfter
+	if err := limits.Add(ctx, account.ResendPerHour, key); err != nil {
+		a.log.Error("resend throttle", "err", err)
 	}
-	// Every resend counts, at once.
-	_ = a.mail.resendMinute.Settle(ctx, minute)
-	_ = a.mail.resendHour.Settle(ctx, hour)
 	return 0
-}
-
-// waitText says a wait as "42 seconds" or "3 minutes", rounded up so that
-// trying again at the time it names works.
-func waitText(wait time.Duration) string {
-	n, unit := int64((wait+time.Minute-1)/time.Minute), "minute"
-	if wait < time.Minute {
-		n, unit = max(int64((wait+time.Second-1)/time.Second), 1), "second"
-	}
-	if n != 1 {
-		unit += "s"
-	}
-	return fmt.Sprintf("%d %s", n, unit)
 }
 
 // isLinkError reports whether err says a link cannot be used (as opposed

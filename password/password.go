@@ -73,36 +73,79 @@ func (h *Hasher) acquire(ctx context.Context) error {
 
 func (h *Hasher) release() { <-h.slots }
 
+// Slot is one held hashing slot. A caller that must decide something
+// between getting the slot and hashing (the sign-in throttle, which has
+// to count a failure before the next guess at the same account is let
+// through) holds it across those steps; everyone else uses Hash and
+// Verify, which take and give back a slot themselves.
+type Slot struct {
+	h    *Hasher
+	done bool
+}
+
+// Acquire waits for a hashing slot. The caller must Release it.
+func (h *Hasher) Acquire(ctx context.Context) (*Slot, error) {
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
+	}
+	return &Slot{h: h}, nil
+}
+
+// Release gives the slot back; a second call does nothing.
+func (s *Slot) Release() {
+	if !s.done {
+		s.done = true
+		s.h.release()
+	}
+}
+
 // Hash returns the argon2id PHC string of password.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
-	salt, err := random(h.params.SaltLen)
+	s, err := h.Acquire(ctx)
 	if err != nil {
 		return "", err
 	}
-	if err := h.acquire(ctx); err != nil {
+	defer s.Release()
+	return s.Hash(password)
+}
+
+// Hash is Hasher.Hash in a slot already held.
+func (s *Slot) Hash(password string) (string, error) {
+	p := s.h.params
+	salt, err := random(p.SaltLen)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
-	key := argon2.IDKey([]byte(password), salt, h.params.Time, h.params.Memory, h.params.Threads, h.params.KeyLen)
-	return encode(h.params, salt, key), nil
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	return encode(p, salt, key), nil
 }
 
 // Verify reports whether password matches the PHC string encoded, in
 // constant time, and whether the hash should be replaced because it was
 // made with other parameters than the current ones.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error) {
+	if _, _, _, err := decode(encoded); err != nil {
+		return false, false, err
+	}
+	s, err := h.Acquire(ctx)
+	if err != nil {
+		return false, false, err
+	}
+	defer s.Release()
+	return s.Verify(password, encoded)
+}
+
+// Verify is Hasher.Verify in a slot already held.
+func (s *Slot) Verify(password, encoded string) (ok, rehash bool, err error) {
 	p, salt, key, err := decode(encoded)
 	if err != nil {
 		return false, false, err
 	}
-	if err := h.acquire(ctx); err != nil {
-		return false, false, err
-	}
-	defer h.release()
+	cur := s.h.params
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
 	ok = subtle.ConstantTimeCompare(got, key) == 1
-	rehash = p.Memory != h.params.Memory || p.Time != h.params.Time || p.Threads != h.params.Threads ||
-		uint32(len(key)) != h.params.KeyLen || uint32(len(salt)) != h.params.SaltLen
+	rehash = p.Memory != cur.Memory || p.Time != cur.Time || p.Threads != cur.Threads ||
+		uint32(len(key)) != cur.KeyLen || uint32(len(salt)) != cur.SaltLen
 	return ok, rehash, nil
 }
 
@@ -112,6 +155,11 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	_, _, err := h.Verify(ctx, password, h.dummy)
 	return err
+}
+
+// VerifyDummy is Hasher.VerifyDummy in a slot already held.
+func (s *Slot) VerifyDummy(password string) {
+	_, _, _ = s.Verify(password, s.h.dummy)
 }
 
 // encode writes the PHC string format:

@@ -1,277 +1,219 @@
-package throttle
+package throttle_test
 
 import (
 	"context"
-	"fmt"
-	"runtime"
+	"database/sql"
+	"path/filepath"
+	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"gatehouse/db"
+	"gatehouse/throttle"
 )
 
 // clock is a settable time for tests.
-type clock struct{ t time.Time }
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
-func newClock() *clock                   { return &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)} }
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
 
-// reserve holds a place for an attempt on key and returns the reservation.
-func reserve(t *testing.T, l Limiter, key string) Reservation {
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)} }
+
+var tenInTen = throttle.Rule{Name: "signin", Limit: 10, Window: 10 * time.Minute}
+
+// open returns a limiter over a fresh SQLite file (the real store), and
+// the file's path.
+func open(t *testing.T, c *clock) (*throttle.Limiter, *db.Store, string) {
 	t.Helper()
-	r, err := l.Reserve(context.Background(), key)
+	path := filepath.Join(t.TempDir(), "auth.db")
+	s, err := db.Open(context.Background(), path, db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	t.Cleanup(func() { s.Close() })
+	return throttle.New(s, c.now), s, path
 }
 
-// fail is one failed attempt: reserved, checked, settled. It returns how
-// long the attempt was told to wait (zero when it was let through).
-func fail(t *testing.T, l Limiter, key string) time.Duration {
+func check(t *testing.T, l *throttle.Limiter, r throttle.Rule, key string) time.Duration {
 	t.Helper()
-	r := reserve(t, l, key)
-	if err := l.Settle(context.Background(), r); err != nil {
+	wait, err := l.Check(context.Background(), r, key)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Refused() {
-		return 0
-	}
-	if r.InFlight {
-		t.Fatalf("refusal by settled failures says InFlight")
-	}
-	return r.RetryAfter
+	return wait
 }
 
-// succeed is one successful attempt: reserved, checked, cancelled.
-func succeed(t *testing.T, l Limiter, key string) Reservation {
+func add(t *testing.T, l *throttle.Limiter, r throttle.Rule, keys ...string) {
 	t.Helper()
-	r := reserve(t, l, key)
-	if err := l.Cancel(context.Background(), r); err != nil {
+	if err := l.Add(context.Background(), r, keys...); err != nil {
 		t.Fatal(err)
 	}
-	return r
 }
 
+// product.md §6: at most 10 failures in 10 minutes, a sliding window.
 func TestTenFailuresInTenMinutes(t *testing.T) {
 	c := newClock()
-	m := NewMemory(Options{Now: c.now})
+	l, _, _ := open(t, c)
 	for i := range 10 {
-		if d := fail(t, m, "user:alice"); d != 0 {
-			t.Fatalf("attempt %d: throttled for %v, want allowed", i+1, d)
+		if wait := check(t, l, tenInTen, "user:1"); wait != 0 {
+			t.Fatalf("attempt %d refused, wait %v", i+1, wait)
 		}
+		add(t, l, tenInTen, "user:1")
 		c.advance(time.Minute)
 	}
-	// The first failure was 10 minutes ago exactly: it has just left.
-	if d := fail(t, m, "user:alice"); d != 0 {
-		t.Fatalf("11th attempt after the first left the window: throttled for %v", d)
+	// The first failure was 10 minutes ago minus nothing: it leaves now.
+	c.advance(-time.Second)
+	if wait := check(t, l, tenInTen, "user:1"); wait != time.Second {
+		t.Errorf("11th attempt: wait %v, want 1s (until the oldest failure leaves)", wait)
 	}
-	// Now failures at minutes 1..10 are in the window; the next waits
-	// until minute 1 leaves it, one minute from now.
-	if d := fail(t, m, "user:alice"); d != time.Minute {
-		t.Fatalf("12th attempt: retry after %v, want 1m", d)
-	}
-	c.advance(59 * time.Second)
-	if d := fail(t, m, "user:alice"); d != time.Second {
-		t.Fatalf("after 59s: retry after %v, want 1s", d)
+	if wait := check(t, l, tenInTen, "user:2"); wait != 0 {
+		t.Errorf("another key refused: %v", wait)
 	}
 	c.advance(time.Second)
-	if d := fail(t, m, "user:alice"); d != 0 {
-		t.Fatalf("after the window passed: throttled for %v", d)
+	if wait := check(t, l, tenInTen, "user:1"); wait != 0 {
+		t.Errorf("after the oldest left the window: wait %v", wait)
 	}
 }
 
-func TestBurstThenWholeWindow(t *testing.T) {
+// Rules with the same key count apart.
+func TestRulesKeptApart(t *testing.T) {
 	c := newClock()
-	m := NewMemory(Options{Now: c.now})
-	for range 10 {
-		fail(t, m, "ip:192.0.2.1")
+	l, _, _ := open(t, c)
+	one := throttle.Rule{Name: "one", Limit: 1, Window: time.Hour}
+	other := throttle.Rule{Name: "other", Limit: 1, Window: time.Hour}
+	add(t, l, one, "k")
+	if check(t, l, one, "k") == 0 {
+		t.Error("rule one not at its limit")
 	}
-	if d := fail(t, m, "ip:192.0.2.1"); d != 10*time.Minute {
-		t.Fatalf("retry after %v, want 10m", d)
-	}
-	// Refused attempts do not count: waiting out the window is enough.
-	c.advance(10*time.Minute - time.Nanosecond)
-	if d := fail(t, m, "ip:192.0.2.1"); d != time.Nanosecond {
-		t.Fatalf("retry after %v, want 1ns", d)
-	}
-	c.advance(time.Nanosecond)
-	if d := fail(t, m, "ip:192.0.2.1"); d != 0 {
-		t.Fatalf("throttled for %v after the window", d)
-	}
-	// Other keys were never affected.
-	if d := fail(t, m, "ip:192.0.2.2"); d != 0 {
-		t.Fatalf("other key throttled for %v", d)
+	if check(t, l, other, "k") != 0 {
+		t.Error("rule other counted rule one's event")
 	}
 }
 
-func TestSuccessNeitherCountsNorClears(t *testing.T) {
+// Take lets exactly Limit of many concurrent takers through.
+func TestConcurrentTakeIsExact(t *testing.T) {
 	c := newClock()
-	m := NewMemory(Options{Now: c.now})
-	for range 9 {
-		fail(t, m, "k")
-	}
-	// A success (reserve + cancel) neither counts nor clears the failures.
-	for range 5 {
-		if r := succeed(t, m, "k"); r.Refused() {
-			t.Fatalf("success refused for %v", r.RetryAfter)
-		}
-	}
-	fail(t, m, "k") // the 10th failure
-	if d := fail(t, m, "k"); d == 0 {
-		t.Fatal("11th failure allowed; a success must not reset the count")
-	}
-	// Ending an unknown or refused reservation is harmless.
-	if err := m.Cancel(context.Background(), Reservation{Key: "nobody", ID: 12345}); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Settle(context.Background(), Reservation{Key: "k"}); err != nil {
-		t.Fatal(err)
-	}
-	if m.Len() != 1 {
-		t.Fatalf("Len = %d, want 1 (cancelled keys are forgotten)", m.Len())
-	}
-}
-
-// Cancel frees the place of the attempt it names, not the latest one: an
-// early success must not take back a later failure's place.
-func TestCancelFreesItsOwnPlace(t *testing.T) {
-	c := newClock()
-	m := NewMemory(Options{Now: c.now})
-	ok := reserve(t, m, "k") // a success, checked slowly
-	c.advance(time.Minute)
-	var failed []Reservation
-	for range 9 {
-		failed = append(failed, reserve(t, m, "k"))
-	}
-	for _, r := range failed {
-		m.Settle(context.Background(), r)
-	}
-	m.Cancel(context.Background(), ok)
-	// Nine failures, from minute 1: one more is allowed, then the 11th
-	// waits until minute 1 leaves the window, ten minutes from now (had
-	// Cancel freed the newest, a place would have been counted from 0).
-	if d := fail(t, m, "k"); d != 0 {
-		t.Fatalf("10th attempt refused for %v", d)
-	}
-	if d := fail(t, m, "k"); d != 10*time.Minute {
-		t.Fatalf("11th attempt: retry after %v, want 10m", d)
-	}
-}
-
-// Attempts in flight hold places, and a refusal they cause says so; once
-// they end, places free up (success) or the refusal becomes one by settled
-// failures with the window's wait.
-func TestInFlightRefusal(t *testing.T) {
-	c := newClock()
-	m := NewMemory(Options{Now: c.now})
-	var held []Reservation
-	for range 7 {
-		fail(t, m, "ip:192.0.2.1")
-	}
-	for range 3 {
-		held = append(held, reserve(t, m, "ip:192.0.2.1"))
-	}
-	c.advance(time.Second)
-	r := reserve(t, m, "ip:192.0.2.1")
-	if !r.Refused() || !r.InFlight || r.RetryAfter != 10*time.Minute-time.Second {
-		t.Fatalf("11th attempt with 3 in flight: %+v, want refused, InFlight, 9m59s", r)
-	}
-	// One in flight succeeds: its place is free at once.
-	m.Cancel(context.Background(), held[0])
-	if r := reserve(t, m, "ip:192.0.2.1"); r.Refused() {
-		t.Fatalf("refused after a place freed: %+v", r)
-	} else {
-		held[0] = r
-	}
-	// All three fail: now ten settled failures refuse for the window.
-	for _, h := range held {
-		m.Settle(context.Background(), h)
-	}
-	r = reserve(t, m, "ip:192.0.2.1")
-	if !r.Refused() || r.InFlight || r.RetryAfter != 10*time.Minute-time.Second {
-		t.Fatalf("after ten failures: %+v, want refused for the window, not InFlight", r)
-	}
-}
-
-// An attempt that never ends (its request died) is in flight only for
-// InFlightFor; then it counts as a failure, until the window passes.
-func TestForgottenAttemptBecomesAFailure(t *testing.T) {
-	c := newClock()
-	m := NewMemory(Options{Now: c.now, InFlightFor: time.Minute})
-	for range 10 {
-		reserve(t, m, "k") // never settled nor cancelled
-	}
-	if r := reserve(t, m, "k"); !r.InFlight {
-		t.Fatalf("fresh attempts: %+v, want InFlight", r)
-	}
-	c.advance(time.Minute)
-	if r := reserve(t, m, "k"); !r.Refused() || r.InFlight || r.RetryAfter != 9*time.Minute {
-		t.Fatalf("a minute later: %+v, want refused for 9m, not InFlight", r)
-	}
-	c.advance(9 * time.Minute)
-	if r := reserve(t, m, "k"); r.Refused() {
-		t.Fatalf("after the window: %+v", r)
-	}
-}
-
-// Concurrent attempts on one key: exactly Limit get through, because each
-// reserves its place before it is checked.
-func TestConcurrentReserveIsExact(t *testing.T) {
-	m := NewMemory(Options{})
-	var allowed atomic.Int64
+	l, _, _ := open(t, c)
+	three := throttle.Rule{Name: "mail", Limit: 3, Window: time.Hour}
 	var wg sync.WaitGroup
-	for range 200 {
-		wg.Go(func() {
-			r, _ := m.Reserve(context.Background(), "user:alice")
-			if !r.Refused() {
-				allowed.Add(1)
+	var mu sync.Mutex
+	passed := 0
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wait, err := l.Take(context.Background(), three, "email:a@example.com")
+			if err != nil {
+				t.Error(err)
+				return
 			}
-		})
+			if wait == 0 {
+				mu.Lock()
+				passed++
+				mu.Unlock()
+			}
+		}()
 	}
 	wg.Wait()
-	if got := allowed.Load(); got != 10 {
-		t.Fatalf("%d attempts allowed, want exactly 10", got)
+	if passed != 3 {
+		t.Errorf("%d of 40 concurrent takes passed, want 3", passed)
+	}
+	if wait, _ := l.Take(context.Background(), three, "email:a@example.com"); wait != time.Hour {
+		t.Errorf("refused take: wait %v, want 1h", wait)
 	}
 }
 
-// An attacker with a million addresses cannot grow the limiter past
-// MaxKeys; the most recent keys are still counted.
-func TestMemoryIsBounded(t *testing.T) {
-	m := NewMemory(Options{MaxKeys: 1600})
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for i := range 1_000_000 {
-		m.Reserve(context.Background(), fmt.Sprintf("ip:10.%d.%d.%d/a-long-suffix-to-show-keys-are-hashed", i>>16, i>>8&255, i&255))
-	}
-	if n := m.Len(); n > 1600 {
-		t.Fatalf("Len = %d after a million keys, want at most 1600", n)
-	}
-	var after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 4<<20 {
-		t.Fatalf("heap grew by %d bytes for 1600 keys, want under 4 MiB", grew)
-	}
-	// The newest key is still remembered and counted.
-	k := "ip:recent"
+// product.md §6: with one SQLite database the counts are kept in it, so
+// a restart does not reset them.
+func TestCountsSurviveRestart(t *testing.T) {
+	c := newClock()
+	l, s, path := open(t, c)
 	for range 10 {
-		fail(t, m, k)
+		add(t, l, tenInTen, "ip:192.0.2.1")
 	}
-	if d := fail(t, m, k); d == 0 {
-		t.Fatal("recent key not throttled")
+	s.Close()
+	s2, err := db.Open(context.Background(), path, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if wait := check(t, throttle.New(s2, c.now), tenInTen, "ip:192.0.2.1"); wait != 10*time.Minute {
+		t.Errorf("after a restart: wait %v, want 10m", wait)
 	}
 }
 
-func BenchmarkReserve(b *testing.B) {
-	m := NewMemory(Options{})
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			i++
-			m.Reserve(context.Background(), fmt.Sprintf("ip:%d", i))
+// product.md §6: a limit holds for its whole window however many other
+// names or addresses are tried meanwhile: flooding other keys never pushes
+// a count out (the in-memory limiter forgot keys past 100,000).
+func TestFloodingOtherKeysKeepsTheCount(t *testing.T) {
+	c := newClock()
+	l, _, _ := open(t, c)
+	reset := throttle.Rule{Name: "reset-mail", Limit: 3, Window: time.Hour}
+	for range 3 {
+		if wait, err := l.Take(context.Background(), reset, "email:victim@example.com"); err != nil || wait != 0 {
+			t.Fatalf("take: %v %v", wait, err)
 		}
-	})
+	}
+	others := make([]string, 120_000)
+	for i := range others {
+		others[i] = "email:x" + strconv.Itoa(i) + "@example.com"
+	}
+	add(t, l, reset, others...)
+	if wait, _ := l.Take(context.Background(), reset, "email:victim@example.com"); wait == 0 {
+		t.Error("4th reset mail to the victim allowed after a flood of 120,000 other addresses")
+	}
+}
+
+// Keys reach the database only hashed: a sign-in name may be a password
+// typed into the wrong field.
+func TestKeysStoredHashed(t *testing.T) {
+	c := newClock()
+	l, _, path := open(t, c)
+	add(t, l, tenInTen, "login:my secret password")
+	raw, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var key string
+	if err := raw.QueryRow(`SELECT key_hash FROM throttle_events`).Scan(&key); err != nil {
+		t.Fatal(err)
+	}
+	if len(key) != 64 || key == "login:my secret password" {
+		t.Errorf("stored key %q, want a SHA-256 hex", key)
+	}
+}
+
+// Old events are deleted by the cleanup and count for nothing before.
+func TestOldEventsCountForNothing(t *testing.T) {
+	c := newClock()
+	l, s, _ := open(t, c)
+	add(t, l, tenInTen, "user:1")
+	c.advance(11 * time.Minute)
+	for range 9 {
+		add(t, l, tenInTen, "user:1")
+	}
+	if wait := check(t, l, tenInTen, "user:1"); wait != 0 {
+		t.Errorf("an event past the window still counted: wait %v", wait)
+	}
+	n, err := s.DeleteEventsBefore(context.Background(), c.now().Add(-10*time.Minute).UnixNano())
+	if err != nil || n != 1 {
+		t.Errorf("DeleteEventsBefore = %d, %v; want 1", n, err)
+	}
 }

@@ -107,7 +107,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if hasher == nil {
 		hasher = password.NewHasher(params, 4)
 	}
-	app, err := handlers.New(cfg, store, hasher)
+	app, err := handlers.New(cfg, store, store.SessionStore(), hasher)
 	if err != nil {
 		t.Fatalf("handlers.New: %v", err)
 	}

@@ -1,0 +1,168 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"gatehouse/db"
+	"gatehouse/throttle"
+)
+
+// Method says how a sign-in proved who it is; the session remembers it
+// (product.md §8). Second factors and passkeys add their own.
+type Method string
+
+// MethodPassword is a sign-in with the password alone.
+const MethodPassword Method = "password"
+
+// Proof is what a way in established: the account, as read when it was
+// proven (the session starts only while its password hash is still the
+// same), and how.
+type Proof struct {
+	User   *db.User
+	Method Method
+}
+
+// NormalizeLogin is how a sign-in name is compared: trimmed and
+// lowercased, whether it is a username or an email address.
+func NormalizeLogin(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// Usable says why an account may not be signed in to, or nil. Every way
+// in asks it after the proof; disabled accounts (product.md §13) will be
+// refused here.
+func Usable(u *db.User) error { return nil }
+
+// SignInWithPassword is the password way in: it checks the name and the
+// password under the sign-in throttle (failures per account and per
+// client address, product.md §6) and returns the proof, or
+// ErrWrongPassword, a *ThrottledError or ErrBusy. Only failures count: a
+// right password leaves no trace, so many people signing in at once from
+// one address are never refused.
+func (s *Service) SignInWithPassword(ctx context.Context, login, pw, clientIP string) (*Proof, error) {
+	login = NormalizeLogin(login)
+	user, err := s.store.UserByLogin(ctx, login)
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		return nil, err
+	}
+	accountKey := loginKey(login)
+	if user != nil {
+		accountKey = UserKey(user.ID)
+	}
+	ok, err := s.checkPassword(ctx, user, pw, SignInFailures, accountKey, AddressKey(clientIP))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		if user != nil {
+			s.log.Warn("sign-in failed", "user_id", user.ID, "ip", clientIP)
+		} else {
+			// The name typed is not logged: it may be a password typed
+			// into the wrong field (product.md §6).
+			s.log.Warn("sign-in failed", "known_user", false, "ip", clientIP)
+		}
+		return nil, ErrWrongPassword
+	}
+	return &Proof{User: user, Method: MethodPassword}, nil
+}
+
+// CheckCurrentPassword checks the password that an account form asks for
+// before a sensitive change. Wrong guesses count against the session
+// (product.md §6), not against the sign-in counters. It returns nil,
+// ErrWrongPassword, a *ThrottledError or ErrBusy.
+func (s *Service) CheckCurrentPassword(ctx context.Context, user *db.User, sessionID int64, pw string) error {
+	ok, err := s.checkPassword(ctx, user, pw, CurrentPasswordFailures, SessionKey(sessionID))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.log.Warn("current password wrong", "user_id", user.ID, "session_id", sessionID)
+		return ErrWrongPassword
+	}
+	return nil
+}
+
+// checkPassword is the one password check of every way in. keys[0] is
+// the account's key; all keys count a failure.
+//
+// The order bounds guessing: keys already at their limit are refused
+// before any hashing; then, holding a hashing slot, the account's count
+// is read again, and a failure is recorded before the slot is given back.
+// So parallel guesses at one account pass its limit by at most the number
+// of hashing slots (product.md §6). An unknown user costs a dummy hash, so
+// the time of the answer does not tell whether the account exists.
+//
+// A password hashed with older parameters is rehashed while the slot is
+// held, and stored only if the account still has the old hash. The
+// counts outlive a client that hangs up, hence WithoutCancel.
+func (s *Service) checkPassword(ctx context.Context, user *db.User, pw string, rule throttle.Rule, keys ...string) (bool, error) {
+	tctx := context.WithoutCancel(ctx)
+	for _, k := range keys {
+		if err := s.refuse(tctx, rule, k); err != nil {
+			return false, err
+		}
+	}
+	slot, err := s.slot(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer slot.Release()
+	if err := s.refuse(tctx, rule, keys[0]); err != nil {
+		return false, err
+	}
+	if user == nil {
+		slot.VerifyDummy(pw)
+		return false, s.limits.Add(tctx, rule, keys...)
+	}
+	ok, rehash, err := slot.Verify(pw, user.PasswordHash)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, s.limits.Add(tctx, rule, keys...)
+	}
+	if rehash {
+		s.upgradeHash(tctx, slot.Hash, user, pw)
+	}
+	return true, nil
+}
+
+// refuse returns a *ThrottledError when key is at its limit under rule.
+// A throttle store that fails is logged and lets the attempt through: the
+// hash still bounds the rate, and sign-in keeps working.
+func (s *Service) refuse(ctx context.Context, rule throttle.Rule, key string) error {
+	wait, err := s.limits.Check(ctx, rule, key)
+	if err != nil {
+		s.log.Error("throttle", "err", err)
+		return nil
+	}
+	if wait > 0 {
+		return &ThrottledError{Rule: rule, Wait: wait}
+	}
+	return nil
+}
+
+// upgradeHash re-hashes a password made with older parameters. A failure
+// only costs the upgrade; the sign-in goes on.
+func (s *Service) upgradeHash(ctx context.Context, hash func(string) (string, error), user *db.User, pw string) {
+	h, err := hash(pw)
+	if err == nil {
+		err = s.store.UpgradePasswordHash(ctx, user.ID, user.PasswordHash, h)
+	}
+	if err != nil {
+		s.log.Error("upgrade password hash", "user_id", user.ID, "err", err)
+		return
+	}
+	user.PasswordHash = h
+	s.log.Info("password hash upgraded", "user_id", user.ID)
+}
+
+// RetryAfter is how long a refused request is told to wait.
+func RetryAfter(err error) (time.Duration, bool) {
+	var t *ThrottledError
+	if errors.As(err, &t) {
+		return t.Wait, true
+	}
+	return 0, false
+}
