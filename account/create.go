@@ -33,10 +33,7 @@ func (s *Service) Create(ctx context.Context, in NewAccount) (*db.User, error) {
 	// shape: no account can have another. Cheap, before the hash;
 	// CreateUser checks again under the write lock.
 	if !p.Has("username") || !p.Has("email") {
-		if err := s.takenAnswer(ctx, in.ClientIP); err != nil {
-			return nil, err
-		}
-		if err := s.addTaken(ctx, &p, username, email); err != nil {
+		if err := s.lookUpTaken(ctx, &p, username, email, in.ClientIP); err != nil {
 			return nil, err
 		}
 	}
@@ -96,10 +93,7 @@ func (s *Service) UsernameProblem(ctx context.Context, raw, clientIP string) (st
 	p.Add("username", rules.UsernameError(username))
 	p.Add("email", "-") // not asked
 	if !p.Has("username") {
-		if err := s.takenAnswer(ctx, clientIP); err != nil {
-			return "", err
-		}
-		if err := s.addTaken(ctx, &p, username, ""); err != nil {
+		if err := s.lookUpTaken(ctx, &p, username, "", clientIP); err != nil {
 			return "", err
 		}
 	}
@@ -113,31 +107,39 @@ func (s *Service) EmailProblem(ctx context.Context, raw, clientIP string) (strin
 	p.Add("username", "-") // not asked
 	p.Add("email", rules.EmailError(email))
 	if !p.Has("email") {
-		if err := s.takenAnswer(ctx, clientIP); err != nil {
-			return "", err
-		}
-		if err := s.addTaken(ctx, &p, "", email); err != nil {
+		if err := s.lookUpTaken(ctx, &p, "", email, clientIP); err != nil {
 			return "", err
 		}
 	}
 	return p.Fields["email"], nil
 }
 
-// takenAnswer counts one answer that tells whether a name is taken
-// against the client address, or refuses it past the limit. The admin
-// commands (no address) are not limited.
-func (s *Service) takenAnswer(ctx context.Context, clientIP string) error {
-	if clientIP == "" {
-		return nil
+// lookUpTaken adds to p whether the username or address (those without a
+// problem yet) is taken, under the client address's limit of "taken"
+// answers (product.md §6): past 100 in 10 minutes, no look-up is made and
+// the answer is 429. An answer that says "taken" counts; a name that is
+// free tells an enumerator nothing worth limiting, and counting it would
+// refuse honest sign-ups from one busy address. The admin commands (no
+// address) are not limited. A failing throttle store is logged and lets
+// the look-up through.
+func (s *Service) lookUpTaken(ctx context.Context, p *Problems, username, email, clientIP string) error {
+	tctx := context.WithoutCancel(ctx)
+	if clientIP != "" {
+		wait, err := s.limits.Check(tctx, TakenAnswers, AddressKey(clientIP))
+		if err != nil {
+			s.log.Error("throttle", "err", err)
+		} else if wait > 0 {
+			return &ThrottledError{Rule: TakenAnswers, Wait: wait}
+		}
 	}
-	wait, err := s.limits.Take(context.WithoutCancel(ctx), TakenAnswers, AddressKey(clientIP))
-	if err != nil {
-		s.log.Error("throttle", "err", err)
-		return nil
+	before := len(p.Order)
+	if err := s.addTaken(ctx, p, username, email); err != nil {
+		return err
 	}
-	if wait > 0 {
-		s.log.Warn("taken look-ups throttled", "ip", clientIP)
-		return &ThrottledError{Rule: TakenAnswers, Wait: wait}
+	if clientIP != "" && len(p.Order) > before {
+		if err := s.limits.Add(tctx, TakenAnswers, AddressKey(clientIP)); err != nil {
+			s.log.Error("throttle", "err", err)
+		}
 	}
 	return nil
 }

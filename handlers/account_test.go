@@ -276,7 +276,7 @@ func TestPasswordChangeHTMX(t *testing.T) {
 }
 
 // TestCurrentPasswordThrottled: wrong current passwords count against the
-// sign-in throttle, so a stolen session cannot guess the password.
+// session (product.md §6), so a stolen session cannot guess the password.
 func TestCurrentPasswordThrottled(t *testing.T) {
 	srv := apptest.Start(t, apptest.Options{})
 	a := srv.NewClient(t)
@@ -291,10 +291,41 @@ func TestCurrentPasswordThrottled(t *testing.T) {
 		if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
 			t.Fatalf("11th try: %d Retry-After %q, want 429 with Retry-After", r.StatusCode, r.Header.Get("Retry-After"))
 		}
-		wantBody(t, r, "Too many failed sign-ins. Try again in")
+		wantBody(t, r, "Too many wrong passwords. Try again in")
 	}
 	if _, err := srv.Store.UserByUsername(context.Background(), "alice"); err != nil {
 		t.Errorf("account gone after throttled delete: %v", err)
+	}
+	// The count is this session's: alice signed in elsewhere is not held up.
+	b := srv.NewClient(t)
+	if r := b.Post("/signin", url.Values{"username": {"alice"}, "password": {alicePW}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in elsewhere: %d", r.StatusCode)
+	}
+	if r := b.Post("/account/password", url.Values{"current_password": {alicePW}, "new_password": {newPW}, "new_password_confirm": {newPW}}); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("password change from another session: %d, want 303", r.StatusCode)
+	}
+}
+
+// TestOthersFailedSigninsDoNotLockTheAccountForms: product.md §6 — the
+// current password asked by the account forms is throttled per session,
+// not by the sign-in counters: someone else's failed sign-ins never lock a
+// signed-in user out of their own settings.
+func TestOthersFailedSigninsDoNotLockTheAccountForms(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{})
+	a := srv.NewClient(t)
+	a.Signup("alice", "alice@example.com", alicePW)
+	for i := range 12 {
+		srv.NewClient(t).Post("/signin", url.Values{"username": {"alice"}, "password": {fmt.Sprint("stranger's guess ", i)}})
+	}
+	if r := srv.NewClient(t).Post("/signin", url.Values{"username": {"alice"}, "password": {alicePW}}); r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("sign-in after 12 failures: %d, want 429", r.StatusCode)
+	}
+	r := a.Post("/account/password", url.Values{"current_password": {alicePW}, "new_password": {newPW}, "new_password_confirm": {newPW}})
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("password change while the sign-in is throttled: %d, want 303", r.StatusCode)
+	}
+	if r := a.Post("/account/delete", url.Values{"current_password": {newPW}}); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("delete while the sign-in is throttled: %d, want 303", r.StatusCode)
 	}
 }
 

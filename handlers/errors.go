@@ -66,6 +66,8 @@ func (a *App) failure(c *gin.Context, err error) (status int, message string, an
 	case http.StatusTooManyRequests:
 		var t *account.ThrottledError
 		errors.As(err, &t)
+		a.log.Warn("request throttled", "limit", t.Rule.Name, "path", c.Request.URL.Path, "ip", c.ClientIP(),
+			"retry_after", t.Wait.Round(time.Second))
 		setRetryAfter(c, t.Wait)
 		return status, throttledMessage(t), false
 	case http.StatusServiceUnavailable:

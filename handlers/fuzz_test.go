@@ -19,8 +19,8 @@ import (
 	"unicode/utf8"
 
 	"gatehouse/db"
-	"gatehouse/rules"
 	"gatehouse/password"
+	"gatehouse/rules"
 )
 
 var validUsername = regexp.MustCompile(`^[a-z0-9_-]{3,31}$`)

@@ -39,7 +39,10 @@ func TestRouteTable(t *testing.T) {
 		{name: "signin form keeps safe next", method: "GET", path: "/signin?next=%2Fdashboard", wantStatus: 200, wantContains: []string{`name="next" value="/dashboard"`}},
 		{name: "signin form drops hostile next", method: "GET", path: "/signin?next=https%3A%2F%2Fevil.example", wantStatus: 200, wantContains: []string{`name="next" value=""`}},
 		{name: "signin form signed in", method: "GET", path: "/signin", signedIn: true, wantStatus: 303, wantLocation: "/dashboard"},
-		{name: "signin post signed in", method: "POST", path: "/signin", signedIn: true, form: url.Values{"username": {"alice"}}, wantStatus: 303, wantLocation: "/dashboard"},
+		// product.md §2: signed in, POST /signin behaves as signed out and honours next.
+		{name: "signin post signed in", method: "POST", path: "/signin", signedIn: true, form: url.Values{"username": {"alice"}, "password": {"correct horse battery"}, "next": {"/api/me"}}, wantStatus: 303, wantLocation: "/api/me"},
+		{name: "signin post signed in, no next", method: "POST", path: "/signin", signedIn: true, form: url.Values{"username": {"alice"}, "password": {"correct horse battery"}}, wantStatus: 303, wantLocation: "/dashboard"},
+		{name: "signin post signed in, wrong password", method: "POST", path: "/signin", signedIn: true, form: url.Values{"username": {"alice"}, "password": {"wrong"}}, wantStatus: 401, wantContains: []string{"Incorrect username or password."}},
 		{name: "signout signed out", method: "POST", path: "/signout", wantStatus: 303, wantLocation: "/signin"},
 		{name: "signout by GET", method: "GET", path: "/signout", wantStatus: 405},
 		{name: "signout by GET signed in", method: "GET", path: "/signout", signedIn: true, wantStatus: 405},
