@@ -30,11 +30,12 @@ const (
 	mailWait   = 10 * time.Second
 )
 
-// linkServer starts Gatehouse sending mail to a fresh mailtest server.
-func linkServer(t *testing.T) (*apptest.Server, *mailtest.Server) {
+// linkServer starts Gatehouse sending mail to a fresh mailtest server,
+// believing X-Forwarded-For from the trusted proxies given.
+func linkServer(t *testing.T, trustedProxies ...string) (*apptest.Server, *mailtest.Server) {
 	t.Helper()
 	m := mailtest.Start(t)
-	srv := apptest.Start(t, apptest.Options{Configure: func(cfg *handlers.Config) {
+	srv := apptest.Start(t, apptest.Options{TrustedProxies: trustedProxies, Configure: func(cfg *handlers.Config) {
 		s, err := mail.New(mail.Config{URL: m.URL(), From: "gatehouse@example.com"}, cfg.Logger)
 		if err != nil {
 			t.Fatal(err)

@@ -1,0 +1,47 @@
+package handlers_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"gatehouse/internal/apptest"
+)
+
+// §3: every error is reported in the same answer: a sign-up with a taken
+// username and a too-common password shows both (a user never fixes one
+// field only to be told about the next); the same for a taken email with a
+// mismatched confirmation. Plain and htmx.
+func TestSignupReportsEveryError(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{})
+	srv.NewClient(t).Signup("alice", "alice@example.com", secPW)
+	for _, tc := range []struct {
+		name string
+		form url.Values
+		want []string
+	}{
+		{"taken username and common password",
+			url.Values{"username": {"Alice"}, "email": {"new@example.com"}, "password": {"password123"}, "password_confirm": {"password123"}},
+			[]string{"That username is taken. Try another.", "That password is one of the most common ones. Choose another."}},
+		{"taken email and mismatched confirmation",
+			url.Values{"username": {"bob"}, "email": {"ALICE@example.com"}, "password": {secPW}, "password_confirm": {"something else"}},
+			[]string{"An account already uses that email address. Sign in instead?", "Passwords do not match."}},
+		{"taken username and bad email",
+			url.Values{"username": {"alice"}, "email": {"not-an-address"}, "password": {secPW}, "password_confirm": {secPW}},
+			[]string{"That username is taken. Try another.", "Enter an email address like name@example.com."}},
+	} {
+		for _, hx := range [][]string{nil, {"HX-Request", "true"}} {
+			r := srv.NewClient(t).Post("/signup", tc.form, hx...)
+			if r.StatusCode != http.StatusUnprocessableEntity {
+				t.Fatalf("%s (htmx %v): %d, want 422", tc.name, hx != nil, r.StatusCode)
+			}
+			for _, w := range tc.want {
+				// Each message next to its field and in the summary.
+				if n := strings.Count(r.Body, w); n < 2 {
+					t.Errorf("%s (htmx %v): %q appears %d times, want next to the field and in the summary", tc.name, hx != nil, w, n)
+				}
+			}
+		}
+	}
+}
