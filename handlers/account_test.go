@@ -386,11 +386,7 @@ func TestDeleteAccountHTMX(t *testing.T) {
 // too.
 func noTrace(t *testing.T, srv *apptest.Server, userID int64, marks []string) {
 	t.Helper()
-	raw, err := sql.Open("sqlite3", "file:"+srv.DBPath+"?_busy_timeout=5000&mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := srv.RawDB(t)
 	tables := queryStrings(t, raw, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
 	if len(tables) < 3 {
 		t.Fatalf("only %d tables: %v", len(tables), tables)
