@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/apptest"
 	"gatehouse/mail/mailtest"
 )
 
@@ -41,41 +42,12 @@ func TestMailFlagsStopWithOneLine(t *testing.T) {
 	}
 }
 
-// serveMail runs serve with extra args and returns its URL, its log and a
-// stop function that returns once serve has returned.
-func serveMail(t *testing.T, args ...string) (string, *syncBuffer, func()) {
+// serveMail runs serve on a fresh database with extra args and returns
+// its URL, its log and a stop function that returns once serve has
+// returned.
+func serveMail(t *testing.T, args ...string) (string, *apptest.LogBuffer, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
-	done := make(chan error, 1)
-	all := append([]string{"serve", "-addr", "127.0.0.1:0", "-db", t.TempDir() + "/auth.db"}, args...)
-	go func() { done <- run(ctx, all, env(nil), nil, io.Discard, logs) }()
-	stop := func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatal("serve did not stop")
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if m := listenRE.FindStringSubmatch(logs.String()); m != nil {
-			return "http://" + m[1], logs, stop
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start:\n%s", logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return startWith(t, append([]string{"serve", "-addr", "127.0.0.1:0", "-db", t.TempDir() + "/auth.db"}, args...))
 }
 
 // Without -smtp-url the server warns once, at start, that mail goes to the

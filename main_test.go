@@ -11,9 +11,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"gatehouse/internal/apptest"
 )
 
 func env(m map[string]string) func(string) string {
@@ -89,35 +90,21 @@ func TestBadValuesStopWithOneLine(t *testing.T) {
 
 var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startServe runs `gatehouse serve` in-process and returns its URL and a
 // stop function that waits for a clean exit.
 func startServe(t *testing.T, dbPath string) (string, func()) {
 	t.Helper()
-	return startWith(t, []string{"serve", "-addr", "127.0.0.1:0", "-db", dbPath})
+	base, _, stop := startWith(t, []string{"serve", "-addr", "127.0.0.1:0", "-db", dbPath})
+	return base, stop
 }
 
-func startWith(t *testing.T, args []string) (string, func()) {
+// startWith runs the program with args until it logs that it listens, and
+// returns its URL, its log and a stop function that waits for a clean
+// exit (calling it again does nothing).
+func startWith(t *testing.T, args []string) (string, *apptest.LogBuffer, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &apptest.LogBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, args, env(nil), nil, io.Discard, logs)
@@ -126,7 +113,7 @@ func startWith(t *testing.T, args []string) (string, func()) {
 	for {
 		if m := listenRE.FindStringSubmatch(logs.String()); m != nil {
 			stopped := false
-			return "http://" + m[1], func() {
+			return "http://" + m[1], logs, func() {
 				if stopped {
 					return
 				}
@@ -137,7 +124,7 @@ func startWith(t *testing.T, args []string) (string, func()) {
 					if err != nil {
 						t.Errorf("serve returned %v", err)
 					}
-				case <-time.After(15 * time.Second):
+				case <-time.After(20 * time.Second):
 					t.Fatal("serve did not stop")
 				}
 			}
@@ -251,7 +238,7 @@ func TestBackupCommandWhileServing(t *testing.T) {
 // configure it.
 func TestNoCommandServes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "auth.db")
-	base, stop := startWith(t, []string{"-addr", "127.0.0.1:0", "-db", path})
+	base, _, stop := startWith(t, []string{"-addr", "127.0.0.1:0", "-db", path})
 	defer stop()
 	r, err := http.Get(base + "/healthz")
 	if err != nil {

@@ -70,7 +70,7 @@ func TestNewerSchemaRefusedUntouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	future := db.SchemaVersion() + 5
-	if _, err := raw.Exec("CREATE TABLE future (x); PRAGMA user_version = " + itoa(future)); err != nil {
+	if _, err := raw.Exec("CREATE TABLE future (x); PRAGMA user_version = " + strconv.Itoa(future)); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()
@@ -91,10 +91,6 @@ func TestNewerSchemaRefusedUntouched(t *testing.T) {
 		t.Errorf("user_version = %d, want %d", got, future)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
-
-func fmtInt(n int) string { return strconv.Itoa(n) }
 
 func TestMustExistDoesNotCreate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing.db")
@@ -154,7 +150,7 @@ func TestConcurrentWritesWait(t *testing.T) {
 			if i%2 == 1 {
 				st = other
 			}
-			name := "user" + fmtInt(i+100)
+			name := "user" + strconv.Itoa(i+100)
 			if _, err := st.CreateUser(ctx, name, name+"@example.com", "h", time.Now()); err != nil {
 				errs <- err
 			}
@@ -226,7 +222,7 @@ func TestBackupOfLiveDatabase(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t)
 	for i := 0; i < 50; i++ {
-		name := "user" + fmtInt(i+100)
+		name := "user" + strconv.Itoa(i+100)
 		if _, err := s.CreateUser(ctx, name, name+"@example.com", "h", time.Now()); err != nil {
 			t.Fatal(err)
 		}

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"gatehouse/internal/apptest"
 )
 
 // binary is the gatehouse binary built once for the whole package.
@@ -64,26 +66,9 @@ type server struct {
 	cmd    *exec.Cmd
 	URL    string
 	DB     string
-	logs   *syncBuffer
+	logs   *apptest.LogBuffer
 	exited chan struct{}
 	err    error // from Wait, valid after exited is closed
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var listeningRe = regexp.MustCompile(`msg=listening addr=(\S+)`)
@@ -101,7 +86,7 @@ func start(t *testing.T, dbPath string, args ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, cmd: cmd, DB: dbPath, logs: &syncBuffer{}, exited: make(chan struct{})}
+	s := &server{t: t, cmd: cmd, DB: dbPath, logs: &apptest.LogBuffer{}, exited: make(chan struct{})}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

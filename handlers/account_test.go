@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,13 +21,15 @@ const (
 	newPW   = "tangerine submarine 42"
 	firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 	safari  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1"
+	chrome  = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
 
-// signinAs signs a fresh client in with the given User-Agent.
-func signinAs(t *testing.T, srv *apptest.Server, login, pw, ua string) *apptest.Client {
+// signinAs signs a fresh client in with the given User-Agent (and further
+// headers, as pairs of name, value).
+func signinAs(t *testing.T, srv *apptest.Server, login, pw, ua string, headers ...string) *apptest.Client {
 	t.Helper()
 	c := srv.NewClient(t)
-	r := c.Post("/signin", url.Values{"username": {login}, "password": {pw}}, "User-Agent", ua)
+	r := c.Post("/signin", url.Values{"username": {login}, "password": {pw}}, append([]string{"User-Agent", ua}, headers...)...)
 	if r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("signin %s: %d\n%s", login, r.StatusCode, r.Body)
 	}
@@ -417,11 +421,7 @@ func TestDeleteAccountHTMX(t *testing.T) {
 // too.
 func noTrace(t *testing.T, srv *apptest.Server, userID int64, marks []string) {
 	t.Helper()
-	raw, err := sql.Open("sqlite3", "file:"+srv.DBPath+"?_busy_timeout=5000&mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := srv.RawDB(t)
 	tables := queryStrings(t, raw, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
 	if len(tables) < 3 {
 		t.Fatalf("only %d tables: %v", len(tables), tables)
@@ -524,6 +524,80 @@ func TestSessionsPage(t *testing.T) {
 	if n := strings.Count(r.Body, `<li class="session`); n != 1 || strings.Contains(r.Body, "Sign out everywhere else") {
 		t.Errorf("bob sees %d sessions, want his 1", n)
 	}
+}
+
+// product.md §7: GET /account/sessions marks this one (and only this one:
+// no other row's text or button says "this session" or "this device");
+// each sign-out button's accessible name says which session it ends.
+func TestSessionsPageMarksOnlyThisOneAndNamesEachSignOut(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{TrustedProxies: []string{"127.0.0.1"}})
+	srv.NewClient(t).Signup("alice", "alice@example.com", alicePW)
+	fx := signinAs(t, srv, "alice", alicePW, firefox, "X-Forwarded-For", "192.0.2.1")
+	signinAs(t, srv, "alice", alicePW, chrome, "X-Forwarded-For", "192.0.2.2")
+	signinAs(t, srv, "alice", alicePW, chrome, "X-Forwarded-For", "192.0.2.3")
+	r := fx.Get("/account/sessions", "User-Agent", firefox, "X-Forwarded-For", "192.0.2.1")
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("sessions: %d", r.StatusCode)
+	}
+	rows := sessionRowRE.FindAllStringSubmatch(r.Body, -1)
+	if len(rows) != 4 { // the sign-up's session, Firefox, two Chromes
+		t.Fatalf("%d session rows, want 4:\n%s", len(rows), r.Body)
+	}
+	names := map[string]bool{}
+	current := 0
+	for _, row := range rows {
+		isCurrent, li := strings.Contains(row[1], "session-current"), row[2]
+		buttons := buttonRE.FindAllStringSubmatch(li, -1)
+		if len(buttons) != 1 {
+			t.Fatalf("row has %d buttons, want 1:\n%s", len(buttons), li)
+		}
+		name := accessibleName(buttons[0][1], buttons[0][2])
+		if names[name] {
+			t.Errorf("two buttons are named %q", name)
+		}
+		names[name] = true
+		if !strings.HasPrefix(name, "Sign out") {
+			t.Errorf("button %q does not say it signs out", name)
+		}
+		lower := strings.ToLower(li)
+		if !isCurrent {
+			if strings.Contains(lower, "this session") || strings.Contains(lower, "this device") {
+				t.Errorf("a row that is not this session says it is:\n%s", li)
+			}
+		} else {
+			current++
+			if !strings.Contains(lower, "this device") || !strings.Contains(strings.ToLower(name), "this device") {
+				t.Errorf("this session's row or button %q does not say this device:\n%s", name, li)
+			}
+		}
+		for _, browser := range []string{"Firefox on Linux", "Chrome on Windows", "Unknown browser"} {
+			if strings.Contains(li, "<strong>"+browser+"</strong>") && !strings.Contains(name, browser) {
+				t.Errorf("the button of the %s row is named %q", browser, name)
+			}
+		}
+		if isCurrent && !strings.Contains(li, "Firefox on Linux") {
+			t.Errorf("the current row is not Firefox's:\n%s", li)
+		}
+	}
+	if current != 1 {
+		t.Errorf("%d rows marked current, want 1", current)
+	}
+}
+
+var (
+	sessionRowRE = regexp.MustCompile(`(?s)<li class="(session[^"]*)">(.*?)</li>`)
+	buttonRE     = regexp.MustCompile(`(?s)<button([^>]*)>(.*?)</button>`)
+	ariaLabelRE  = regexp.MustCompile(`aria-label="([^"]*)"`)
+	tagRE        = regexp.MustCompile(`<[^>]*>`)
+)
+
+// accessibleName is a button's aria-label, or else its text (enough for
+// our templates, which use neither aria-labelledby nor images).
+func accessibleName(attrs, content string) string {
+	if m := ariaLabelRE.FindStringSubmatch(attrs); m != nil {
+		return html.UnescapeString(m[1])
+	}
+	return strings.Join(strings.Fields(html.UnescapeString(tagRE.ReplaceAllString(content, ""))), " ")
 }
 
 // TestRevokeSessions: one by id, all others, and this one (= sign out);

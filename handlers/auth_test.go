@@ -7,8 +7,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gatehouse/internal/apptest"
+	"gatehouse/password"
 )
 
 func signupForm(username, email, pw, confirm string) url.Values {
@@ -316,12 +318,12 @@ func TestSigninUpgradesOldHash(t *testing.T) {
 	srv := apptest.Start(t, apptest.Options{})
 	old := apptest.Cheap
 	old.Memory = 32
-	oldHasher := newHasher(old)
+	oldHasher := password.NewHasher(old, 1)
 	hash, err := oldHasher.Hash(t.Context(), "correct horse battery")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.Store.CreateUser(t.Context(), "old", "old@example.com", hash, timeNow()); err != nil {
+	if _, err := srv.Store.CreateUser(t.Context(), "old", "old@example.com", hash, time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
 	srv.NewClient(t).Signin("old", "correct horse battery")

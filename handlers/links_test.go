@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"database/sql"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	_ "github.com/mattn/go-sqlite3"
 
 	"gatehouse/db"
 	"gatehouse/handlers"
@@ -82,18 +79,6 @@ func mailLink(t *testing.T, srv *apptest.Server, msgs []mailtest.Received, to, s
 	return strings.TrimPrefix(link, srv.URL)
 }
 
-// linkDB opens the server's database file directly, to look at or age
-// what the server stored.
-func linkDB(t *testing.T, srv *apptest.Server) *sql.DB {
-	t.Helper()
-	d, err := sql.Open("sqlite3", "file:"+srv.DBPath+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
-
 func tokenOf(link string) string {
 	u, _ := url.Parse(link)
 	return u.Query().Get("token")
@@ -133,7 +118,7 @@ func TestVerificationMail(t *testing.T) {
 
 	// Only the SHA-256 of the token is in the database: no column of any
 	// row holds the token itself.
-	d := linkDB(t, srv)
+	d := srv.RawDB(t)
 	token := tokenOf(link)
 	var n int
 	err := d.QueryRow(`SELECT count(*) FROM link_tokens WHERE instr(token_hash || kind || coalesce(new_email, ''), ?) > 0`, token).Scan(&n)
@@ -199,7 +184,7 @@ func TestVerifyLinkExpired(t *testing.T) {
 	c := srv.NewClient(t)
 	c.Signup("alice", "alice@example.com", linkPW)
 	link := mailLink(t, srv, m.WaitFor(t, 1, mailWait), "alice@example.com", "Confirm your email address")
-	if _, err := linkDB(t, srv).Exec(`UPDATE link_tokens SET expires_at = ? WHERE token_hash = ?`,
+	if _, err := apptest.OpenRawWritable(t, srv.DBPath).Exec(`UPDATE link_tokens SET expires_at = ? WHERE token_hash = ?`,
 		time.Now().Add(-time.Second).Unix(), db.HashToken(tokenOf(link))); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +362,7 @@ func TestResetVoidsOlderAndExpires(t *testing.T) {
 	expect(t, r, http.StatusBadRequest, "", "This link is not valid")
 	expect(t, anon.Get(second), 200, "", `name="new_password"`)
 
-	if _, err := linkDB(t, srv).Exec(`UPDATE link_tokens SET expires_at = ? WHERE token_hash = ?`,
+	if _, err := apptest.OpenRawWritable(t, srv.DBPath).Exec(`UPDATE link_tokens SET expires_at = ? WHERE token_hash = ?`,
 		time.Now().Unix(), db.HashToken(tokenOf(second))); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -252,7 +253,9 @@ func safeNext(next string) string {
 	if len(next) == 0 || len(next) > 2048 || next[0] != '/' {
 		return ""
 	}
-	if strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\") {
+	if strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\") || !utf8.ValidString(next) {
+		// Bytes that are not UTF-8 would be echoed into the page (the
+		// hidden next field) as invalid text.
 		return ""
 	}
 	for _, r := range next {

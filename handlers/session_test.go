@@ -1,14 +1,12 @@
 package handlers_test
 
 import (
-	"database/sql"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
-
-	_ "github.com/mattn/go-sqlite3"
 
 	"gatehouse/internal/apptest"
 )
@@ -82,7 +80,7 @@ func TestSignoutKillsSessionServerSide(t *testing.T) {
 		t.Fatalf("replayed cookie: api %d, want 401", r.StatusCode)
 	}
 	var n int
-	if err := rawDB(t, srv).QueryRow("SELECT count(*) FROM user_sessions").Scan(&n); err != nil || n != 0 {
+	if err := srv.RawDB(t).QueryRow("SELECT count(*) FROM user_sessions").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("user_sessions rows after sign-out = %d (%v), want 0", n, err)
 	}
 }
@@ -112,16 +110,6 @@ func TestNoSessionFixation(t *testing.T) {
 	}
 }
 
-func rawDB(t *testing.T, srv *apptest.Server) *sql.DB {
-	t.Helper()
-	d, err := sql.Open("sqlite3", "file:"+srv.DBPath+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
-
 // No value stored in the database works as a session cookie: the database
 // holds only hashes.
 func TestStoredValuesAreNotTokens(t *testing.T) {
@@ -129,7 +117,7 @@ func TestStoredValuesAreNotTokens(t *testing.T) {
 	c := srv.NewClient(t)
 	c.Signup("alice", "alice@example.com", "correct horse battery")
 	token := c.Cookie("session")
-	d := rawDB(t, srv)
+	d := srv.RawDB(t)
 	var stored []string
 	for _, q := range []string{"SELECT token FROM sessions", "SELECT token_hash FROM user_sessions"} {
 		rows, err := d.Query(q)
@@ -171,7 +159,7 @@ func TestPageViewsDoNotWrite(t *testing.T) {
 	c := srv.NewClient(t)
 	c.Signup("alice", "alice@example.com", "correct horse battery")
 	c.Get("/dashboard") // settle anything the sign-up left pending
-	conn, err := rawDB(t, srv).Conn(t.Context())
+	conn, err := srv.RawDB(t).Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +233,7 @@ func TestAPIMe(t *testing.T) {
 		t.Errorf("Content-Type %q", ct)
 	}
 	var me map[string]any
-	if err := jsonUnmarshal(r.Body, &me); err != nil {
+	if err := json.Unmarshal([]byte(r.Body), &me); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"id", "username", "email", "created_at", "session_expires_at"}

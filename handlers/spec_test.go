@@ -123,7 +123,7 @@ func TestExpiredSessionsAreRemoved(t *testing.T) {
 	srv := apptest.Start(t, apptest.Options{SessionIdle: time.Second})
 	c := srv.NewClient(t)
 	c.Signup("alice", "alice@example.com", "correct horse battery")
-	d := rawDB(t, srv)
+	d := srv.RawDB(t)
 	count := func() (n int) {
 		d.QueryRow("SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM user_sessions)").Scan(&n)
 		return n

@@ -5,6 +5,7 @@ package apptest
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"gatehouse/db"
 	"gatehouse/handlers"
 	"gatehouse/password"
+
+	_ "github.com/mattn/go-sqlite3" // OpenRaw
 )
 
 // Cheap is argon2id with test-sized costs: real hashing, fast tests.
@@ -36,11 +39,14 @@ type Options struct {
 	// Hasher replaces the default one (Params, 4 hashes at a time), so a
 	// test can share it with the server, e.g. to keep it busy.
 	Hasher *password.Hasher
+	// DiscardLogs drops the server's log instead of keeping it in
+	// Server.Logs, for fuzzing, where millions of requests would fill it.
+	DiscardLogs bool
 }
 
 // Server is a running Gatehouse.
 type Server struct {
-	URL    string
+	URL    string // empty from New
 	Store  *db.Store
 	App    *handlers.App
 	DBPath string
@@ -48,7 +54,8 @@ type Server struct {
 	http   *http.Server
 }
 
-// LogBuffer collects the server's log lines for assertions.
+// LogBuffer collects log lines for assertions; the server's goroutines
+// may write while a test reads.
 type LogBuffer struct {
 	mu  sync.Mutex
 	buf strings.Builder
@@ -70,6 +77,30 @@ func (l *LogBuffer) String() string {
 // Start runs a server for the length of the test.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	ln := newListener(t)
+	addr := "http://" + ln.Addr().String()
+	if opts.BaseURL == "" {
+		opts.BaseURL = addr
+	}
+	s := New(t, opts)
+	s.URL = addr
+	s.http = &http.Server{Handler: s.App.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go s.http.Serve(ln)
+	// Registered after New's cleanup, so it runs first: no request is
+	// in flight when the store closes.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.http.Shutdown(ctx)
+	})
+	return s
+}
+
+// New builds the store and App that Start serves, without a listener, for
+// tests that call App.Handler() directly (fuzzing with httptest). URL is
+// empty; links use opts.BaseURL, by default http://gatehouse.test.
+func New(t testing.TB, opts Options) *Server {
+	t.Helper()
 	path := opts.DBPath
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "auth.db")
@@ -78,14 +109,13 @@ func Start(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatalf("open db: %v", err)
 	}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second}
-	ln := newListener(t)
-	base := "http://" + ln.Addr().String()
-	if opts.BaseURL != "" {
-		base = opts.BaseURL
+	base := opts.BaseURL
+	if base == "" {
+		base = "http://gatehouse.test"
 	}
 	baseURL, err := url.Parse(base)
 	if err != nil {
+		store.Close()
 		t.Fatal(err)
 	}
 	params := Cheap
@@ -93,12 +123,16 @@ func Start(t testing.TB, opts Options) *Server {
 		params = *opts.Params
 	}
 	logs := &LogBuffer{}
+	var logTo io.Writer = logs
+	if opts.DiscardLogs {
+		logTo = io.Discard
+	}
 	cfg := handlers.Config{
 		BaseURL:         baseURL,
 		SessionLifetime: orDefault(opts.SessionLifetime, 720*time.Hour),
 		SessionIdle:     orDefault(opts.SessionIdle, 168*time.Hour),
 		TrustedProxies:  opts.TrustedProxies,
-		Logger:          slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:          slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
@@ -109,20 +143,49 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	app, err := handlers.New(cfg, store, store.SessionStore(), hasher)
 	if err != nil {
+		store.Close()
 		t.Fatalf("handlers.New: %v", err)
 	}
-	srv.Handler = app.Handler()
-	go srv.Serve(ln)
-	s := &Server{URL: "http://" + ln.Addr().String(), Store: store, App: app, DBPath: path, Logs: logs, http: srv}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
 		// Background mail jobs use the store: let them finish first.
 		app.Wait()
 		store.Close()
 	})
-	return s
+	return &Server{Store: store, App: app, DBPath: path, Logs: logs}
+}
+
+// OpenRaw opens the SQLite file at path directly, past the store, so a
+// test can check what was stored (only hashes, no rows left behind) where
+// no store method says the same thing. It is read-only; it closes when
+// the test ends.
+func OpenRaw(t testing.TB, path string) *sql.DB {
+	t.Helper()
+	return openRaw(t, path, "&mode=ro")
+}
+
+// OpenRawWritable is OpenRaw for the few tests that must change a stored
+// row the product offers no way to change, such as aging a link past its
+// expiry.
+func OpenRawWritable(t testing.TB, path string) *sql.DB {
+	t.Helper()
+	return openRaw(t, path, "")
+}
+
+func openRaw(t testing.TB, path, mode string) *sql.DB {
+	t.Helper()
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_busy_timeout=5000" + mode
+	d, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// RawDB is OpenRaw on the server's database file.
+func (s *Server) RawDB(t testing.TB) *sql.DB {
+	t.Helper()
+	return OpenRaw(t, s.DBPath)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
