@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"gatehouse/db"
 )
 
 // userCmd runs `gatehouse user ARGS...` in-process with stdin, and returns
@@ -320,5 +322,35 @@ func TestUserExitStatus(t *testing.T) {
 		if code == 0 || strings.TrimSpace(stderr) != tc.want || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("%v: exit %d, stderr %q; want non-zero and the one line %q", tc.args, code, stderr, tc.want)
 		}
+	}
+}
+
+// newDB makes an empty database for the admin commands.
+func newDB(t *testing.T) (string, *db.Store) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "auth.db")
+	s, err := db.Open(context.Background(), path, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return path, s
+}
+
+// product.md §4: "an internationalised domain is stored in its ASCII
+// (punycode) form, so one mailbox cannot hold two accounts".
+func TestSpec4UserAddIDNIsOneAccount(t *testing.T) {
+	path, _ := newDB(t)
+	mustUser(t, cliPW+"\n", "add", "-db", path, "idn1", "idn@exämple.com")
+	_, err := userCmd(t, cliPW+"\n", env(nil), "add", "-db", path, "idn2", "idn@xn--exmple-cua.com")
+	if err == nil || !strings.Contains(err.Error(), "is used by another account") {
+		t.Fatalf("second account for the same mailbox: %v", err)
+	}
+	if out := mustUser(t, "", "list", "-db", path); !strings.Contains(out, "idn@xn--exmple-cua.com") {
+		t.Errorf("list does not show the punycode form:\n%s", out)
+	}
+	_, err = userCmd(t, cliPW+"\n", env(nil), "add", "-db", path, "lit", "x@[127.0.0.1]")
+	if err == nil || !strings.Contains(err.Error(), "not an IP address") {
+		t.Errorf("address literal: %v", err)
 	}
 }
