@@ -14,6 +14,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gatehouse/db"
 )
@@ -352,5 +355,37 @@ func TestSpec4UserAddIDNIsOneAccount(t *testing.T) {
 	_, err = userCmd(t, cliPW+"\n", env(nil), "add", "-db", path, "lit", "x@[127.0.0.1]")
 	if err == nil || !strings.Contains(err.Error(), "not an IP address") {
 		t.Errorf("address literal: %v", err)
+	}
+}
+
+// product.md §7 `gatehouse user list`: rows written before the §4 rules
+// may hold bidi overrides or C1 controls; the list shows them escaped, so
+// a terminal neither obeys them nor turns the row round.
+func TestSpec7UserListEscapesBidiAndControls(t *testing.T) {
+	path, s := newDB(t)
+	ctx := context.Background()
+	if _, err := s.CreateUser(ctx, "eve\u202egnp.exe", "eve\u009b31m@example.com", "h", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "mal\x1b[2Jlory", "m\u200b\\u202e@example.com", "h", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "bad\xffutf8", "tab\there@example.com", "h", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	out := mustUser(t, "", "list", "-db", path)
+	if !utf8.ValidString(out) {
+		t.Errorf("list prints invalid UTF-8: %q", out)
+	}
+	for _, r := range out {
+		if r != '\n' && !unicode.IsPrint(r) {
+			t.Errorf("list prints %U raw:\n%q", r, out)
+		}
+	}
+	for _, want := range []string{`eve\u202egnp.exe`, `eve\u009b31m@example.com`, `mal\u001b[2Jlory`, `m\u200b\\u202e@example.com`,
+		`bad\xffutf8`, `tab\u0009here@example.com`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list lacks %s:\n%q", want, out)
+		}
 	}
 }
