@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -263,5 +264,25 @@ func TestNoCommandServes(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("database not created: %v", err)
+	}
+}
+
+// product.md §7: "gatehouse backup ... writes its copy with mode 0600, like
+// the database", also under the usual umask 022.
+func TestSpec7BackupCommandWritesMode0600(t *testing.T) {
+	path, _ := newDB(t)
+	dest := filepath.Join(t.TempDir(), "backup.db")
+	old := syscall.Umask(0o022)
+	err := run(context.Background(), []string{"backup", "-db", path, dest}, env(nil), nil, io.Discard, io.Discard)
+	syscall.Umask(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("backup has mode %03o, want 600", m)
 	}
 }
