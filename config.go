@@ -8,6 +8,7 @@ import (
 	"net"
 	netmail "net/mail"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -108,10 +109,31 @@ func parseBaseURL(raw, addr string) (*url.URL, error) {
 		_, port, _ := net.SplitHostPort(addr)
 		return &url.URL{Scheme: "http", Host: net.JoinHostPort("localhost", port)}, nil
 	}
+	const want = "want an http or https URL such as https://auth.example.com"
+	bad := func(why string) error {
+		return fmt.Errorf("invalid value %q for -base-url (%s): %s", raw, envName("base-url"), why)
+	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+	if err != nil {
+		// The parser's reason (`invalid port ":x" after host`), without the
+		// URL it would repeat.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return nil, bad(fmt.Sprintf("%v; %s", err, want))
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" ||
 		u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
-		return nil, fmt.Errorf("invalid value %q for -base-url (%s): want an http or https URL such as https://auth.example.com", raw, envName("base-url"))
+		return nil, bad(want)
+	}
+	// url.Parse checks only that a port is digits: 99999 or 0 would start
+	// a server whose links and origin checks name a port nobody can reach.
+	// A colon with nothing after it is refused too.
+	if port := u.Port(); port != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, bad("the port must be a number from 1 to 65535, e.g. https://auth.example.com:8443")
+		}
 	}
 	u.Path = ""
 	return u, nil

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -250,5 +251,68 @@ func TestNoCommandServes(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("database not created: %v", err)
+	}
+}
+
+// product.md §7: "gatehouse backup ... writes its copy with mode 0600, like
+// the database", also under the usual umask 022.
+func TestSpec7BackupCommandWritesMode0600(t *testing.T) {
+	path, _ := newDB(t)
+	dest := filepath.Join(t.TempDir(), "backup.db")
+	old := syscall.Umask(0o022)
+	err := run(context.Background(), []string{"backup", "-db", path, dest}, env(nil), nil, io.Discard, io.Discard)
+	syscall.Umask(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("backup has mode %03o, want 600", m)
+	}
+}
+
+// product.md §1: "Bad values (including a base URL with no host or a port
+// out of range) stop the program at start with one clear line."
+func TestSpec1BaseURLBadPortOrNoHostStops(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{[]string{"-base-url", "https://h:99999"}, nil, []string{"-base-url", "GATEHOUSE_BASE_URL", "port"}},
+		{[]string{"-base-url", "https://h:65536"}, nil, []string{"-base-url", "GATEHOUSE_BASE_URL", "port"}},
+		{[]string{"-base-url", "https://h:0"}, nil, []string{"-base-url", "GATEHOUSE_BASE_URL", "port"}},
+		{[]string{"-base-url", "https://h:"}, nil, []string{"-base-url", "GATEHOUSE_BASE_URL", "port"}},
+		{[]string{"-base-url", "https://h:https"}, nil, []string{"-base-url", "GATEHOUSE_BASE_URL", "port"}},
+		{[]string{"-base-url", "http://[::1]:70000"}, nil, []string{"-base-url", "GATEHOUSE_BASE_URL", "port"}},
+		{nil, map[string]string{"GATEHOUSE_BASE_URL": "https://auth.example.com:99999"}, []string{"-base-url", "GATEHOUSE_BASE_URL", "port"}},
+		{[]string{"-base-url", "https://:443"}, nil, []string{"-base-url", "GATEHOUSE_BASE_URL"}}, // no host
+	}
+	// Cancelled: should a bad value get through, the server stops at once
+	// instead of serving for ever.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range cases {
+		err := run(ctx, append([]string{"serve", "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "auth.db")}, tc.args...),
+			env(tc.env), nil, io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("%v %v: no error", tc.args, tc.env)
+			continue
+		}
+		msg := err.Error()
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) || strings.Contains(msg, "\n") {
+				t.Errorf("%v %v: error %q should be one line naming %q", tc.args, tc.env, msg, w)
+			}
+		}
+	}
+	// Ports in range are fine.
+	for _, raw := range []string{"https://auth.example.com:8443", "http://[::1]:65535", "http://127.0.0.1:1/"} {
+		if _, err := parseBaseURL(raw, ":8080"); err != nil {
+			t.Errorf("parseBaseURL(%q): %v", raw, err)
+		}
 	}
 }

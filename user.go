@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -110,9 +111,38 @@ func userList(ctx context.Context, c *admin, _ []string, _ io.Reader, stdout, _ 
 		if u.EmailVerified() {
 			verified = "yes"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", u.ID, u.Username, u.Email, verified, u.CreatedAt.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", u.ID, terminalSafe(u.Username), terminalSafe(u.Email), verified, u.CreatedAt.Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// terminalSafe escapes, Go-style (\u202e, or \xff for a byte that is not
+// UTF-8), what a terminal would obey or hide: control characters (an ESC
+// or a C1 CSI starts a command), bidi overrides that turn the rest of the
+// row round, and other invisible characters (rules.Invisible). Rows written
+// before the §4 rules may hold them. A backslash is doubled, so an escape
+// cannot be faked.
+func terminalSafe(s string) string {
+	var b strings.Builder
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case rules.Invisible(r):
+			if r <= 0xffff {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			} else {
+				fmt.Fprintf(&b, `\U%08x`, r)
+			}
+		default:
+			b.WriteRune(r)
+		}
+		s = s[size:]
+	}
+	return b.String()
 }
 
 // userAdd creates an account with the password read from stdin, under the

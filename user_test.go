@@ -14,6 +14,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"gatehouse/db"
 )
 
 // userCmd runs `gatehouse user ARGS...` in-process with stdin, and returns
@@ -319,6 +324,68 @@ func TestUserExitStatus(t *testing.T) {
 		code, _, stderr := child(tc.stdin, tc.args...)
 		if code == 0 || strings.TrimSpace(stderr) != tc.want || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("%v: exit %d, stderr %q; want non-zero and the one line %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+// newDB makes an empty database for the admin commands.
+func newDB(t *testing.T) (string, *db.Store) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "auth.db")
+	s, err := db.Open(context.Background(), path, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return path, s
+}
+
+// product.md §4: "an internationalised domain is stored in its ASCII
+// (punycode) form, so one mailbox cannot hold two accounts".
+func TestSpec4UserAddIDNIsOneAccount(t *testing.T) {
+	path, _ := newDB(t)
+	mustUser(t, cliPW+"\n", "add", "-db", path, "idn1", "idn@exämple.com")
+	_, err := userCmd(t, cliPW+"\n", env(nil), "add", "-db", path, "idn2", "idn@xn--exmple-cua.com")
+	if err == nil || !strings.Contains(err.Error(), "is used by another account") {
+		t.Fatalf("second account for the same mailbox: %v", err)
+	}
+	if out := mustUser(t, "", "list", "-db", path); !strings.Contains(out, "idn@xn--exmple-cua.com") {
+		t.Errorf("list does not show the punycode form:\n%s", out)
+	}
+	_, err = userCmd(t, cliPW+"\n", env(nil), "add", "-db", path, "lit", "x@[127.0.0.1]")
+	if err == nil || !strings.Contains(err.Error(), "not an IP address") {
+		t.Errorf("address literal: %v", err)
+	}
+}
+
+// product.md §7 `gatehouse user list`: rows written before the §4 rules
+// may hold bidi overrides or C1 controls; the list shows them escaped, so
+// a terminal neither obeys them nor turns the row round.
+func TestSpec7UserListEscapesBidiAndControls(t *testing.T) {
+	path, s := newDB(t)
+	ctx := context.Background()
+	if _, err := s.CreateUser(ctx, "eve\u202egnp.exe", "eve\u009b31m@example.com", "h", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "mal\x1b[2Jlory", "m\u200b\\u202e@example.com", "h", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "bad\xffutf8", "tab\there@example.com", "h", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	out := mustUser(t, "", "list", "-db", path)
+	if !utf8.ValidString(out) {
+		t.Errorf("list prints invalid UTF-8: %q", out)
+	}
+	for _, r := range out {
+		if r != '\n' && !unicode.IsPrint(r) {
+			t.Errorf("list prints %U raw:\n%q", r, out)
+		}
+	}
+	for _, want := range []string{`eve\u202egnp.exe`, `eve\u009b31m@example.com`, `mal\u001b[2Jlory`, `m\u200b\\u202e@example.com`,
+		`bad\xffutf8`, `tab\u0009here@example.com`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list lacks %s:\n%q", want, out)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gatehouse/db"
+	"gatehouse/rules"
 	"gatehouse/throttle"
 )
 
@@ -25,9 +26,16 @@ type Proof struct {
 	Method Method
 }
 
-// NormalizeLogin is how a sign-in name is compared: trimmed and
-// lowercased, whether it is a username or an email address.
-func NormalizeLogin(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// NormalizeLogin is how a sign-in name is compared: an email address (it
+// has an @, which no username can) as it is stored, its domain in
+// punycode (so idn@exämple.com finds idn@xn--exmple-cua.com); a username
+// trimmed and lowercased.
+func NormalizeLogin(s string) string {
+	if strings.Contains(s, "@") {
+		return rules.NormalizeEmail(s)
+	}
+	return rules.NormalizeUsername(s)
+}
 
 // Usable says why an account may not be signed in to, or nil. Every way
 // in asks it after the proof; disabled accounts (product.md §13) will be

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,5 +278,48 @@ func TestNewFileIsPrivate(t *testing.T) {
 	}
 	if perm := info.Mode().Perm(); perm != 0o600 {
 		t.Fatalf("new database has mode %o, want 600", perm)
+	}
+}
+
+// product.md §7: "gatehouse backup ... writes its copy with mode 0600,
+// like the database", whatever the umask: VACUUM INTO alone would create
+// it 0644 under the usual umask 022.
+func TestSpec7BackupIsMode0600(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	if _, err := s.CreateUser(ctx, "alice", "alice@example.com", "h", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, mask := range []int{0o022, 0} {
+		old := syscall.Umask(mask)
+		dest := filepath.Join(t.TempDir(), "copy.db")
+		// A temporary file left by a backup that was killed must not lend
+		// the copy its mode.
+		if err := os.WriteFile(dest+".tmp", nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Backup(ctx, dest)
+		syscall.Umask(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(dest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("umask %03o: backup has mode %03o, want 600", mask, m)
+		}
+		if left, _ := filepath.Glob(dest + "?*"); len(left) != 0 {
+			t.Errorf("files left beside the backup: %v", left)
+		}
+		c, err := db.Open(ctx, dest, db.Options{MustExist: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := c.CountUsers(ctx); n != 1 {
+			t.Errorf("users in backup = %d, want 1", n)
+		}
+		c.Close()
 	}
 }

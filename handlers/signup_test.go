@@ -45,3 +45,17 @@ func TestSignupReportsEveryError(t *testing.T) {
 		}
 	}
 }
+
+// §4: an internationalised domain is stored in its ASCII (punycode) form,
+// so one mailbox cannot hold two accounts, and signing in by the address
+// works whichever form is typed.
+func TestIDNEmailIsOneAccount(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{})
+	srv.NewClient(t).Signup("idn", "idn@exämple.com", secPW)
+	r := srv.NewClient(t).Post("/signup", url.Values{"username": {"idn2"}, "email": {"idn@xn--exmple-cua.com"}, "password": {secPW}, "password_confirm": {secPW}})
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "An account already uses that email address.") {
+		t.Fatalf("second account for the same mailbox: %d", r.StatusCode)
+	}
+	srv.NewClient(t).Signin("idn@xn--exmple-cua.com", secPW)
+	srv.NewClient(t).Signin("IDN@EXÄMPLE.com", secPW)
+}

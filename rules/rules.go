@@ -5,9 +5,13 @@
 package rules
 
 import (
+	"net"
 	"net/mail"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 
 	"gatehouse/password"
 )
@@ -23,6 +27,9 @@ const (
 	MsgEmailFormat      = "Enter an email address like name@example.com."
 	MsgEmailLength      = "Email address must be at most 254 characters."
 	MsgEmailTaken       = "An account already uses that email address. Sign in instead?"
+	MsgEmailInvisible   = "Email address contains invisible or control characters. Type it again without them."
+	MsgEmailLiteral     = "Use an email address with a domain name, like name@example.com, not an IP address."
+	MsgEmailDomain      = "The part after @ is not a valid domain name. Check it for typos."
 	MsgPasswordRequired = "Enter a password."
 	MsgPasswordShort    = "Password must be at least 8 characters."
 	MsgPasswordLong     = "Password must be at most 256 characters."
@@ -36,8 +43,37 @@ const (
 // NormalizeUsername trims and lowercases a username (product.md §4).
 func NormalizeUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-// NormalizeEmail trims an address and lowercases it, as it is stored.
-func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// NormalizeEmail trims an address, lowercases it and writes its domain in
+// ASCII (punycode), as it is stored: idn@exämple.com and
+// idn@xn--exmple-cua.com are one mailbox, so they must be one account. An
+// address that cannot be converted (a bad domain, or invisible characters,
+// which the IDNA mapping would otherwise drop without a word) keeps its
+// domain as typed, and EmailError refuses it.
+func NormalizeEmail(s string) string {
+	e := strings.ToLower(strings.TrimSpace(s))
+	at := strings.LastIndexByte(e, '@')
+	if at < 0 || !utf8.ValidString(e) || strings.IndexFunc(e, Invisible) >= 0 {
+		return e
+	}
+	domain, err := idna.Lookup.ToASCII(e[at+1:])
+	if err != nil {
+		return e
+	}
+	return e[:at+1] + domain
+}
+
+// Invisible reports whether r shows as nothing, or as something else than
+// itself: control characters (C0 and C1, which a terminal may obey),
+// format characters such as bidi overrides and zero-width spaces, spaces
+// other than U+0020, and the other default-ignorable characters (Hangul
+// fillers, variation selectors). Private-use and unassigned code points
+// count too: nobody can tell what they look like.
+func Invisible(r rune) bool {
+	if r == ' ' {
+		return false
+	}
+	return !unicode.IsGraphic(r) || unicode.In(r, unicode.Zs, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
+}
 
 // UsernameError checks a normalised username; "" when it is valid.
 func UsernameError(u string) string {
@@ -58,7 +94,8 @@ func UsernameError(u string) string {
 }
 
 // EmailError checks a normalised address: one plain name@domain, no
-// display name, at most 254 characters.
+// display name, at most 254 characters, nothing invisible, and a domain
+// name in its ASCII form (not an IP address).
 func EmailError(e string) string {
 	switch {
 	case e == "":
@@ -69,14 +106,30 @@ func EmailError(e string) string {
 	// has it.
 	case !utf8.ValidString(e) || strings.ContainsAny(e, " \t\r\n<>,;\"\x00\uFFFD"):
 		return MsgEmailFormat
+	// Invisible characters would let two addresses look alike, or turn the
+	// address round on screen or in a terminal.
+	case strings.IndexFunc(e, Invisible) >= 0:
+		return MsgEmailInvisible
+	}
+	at := strings.LastIndexByte(e, '@')
+	if at < 1 || at == len(e)-1 {
+		return MsgEmailFormat
+	}
+	domain := e[at+1:]
+	// Address literals (x@[127.0.0.1]) and bare IP addresses name a host,
+	// not a domain: mail would go wherever the user says (an internal
+	// address, say), and one mailbox could be written in many ways.
+	if strings.HasPrefix(domain, "[") || net.ParseIP(domain) != nil {
+		return MsgEmailLiteral
 	}
 	addr, err := mail.ParseAddress(e)
 	if err != nil || addr.Name != "" || addr.Address != e {
 		return MsgEmailFormat
 	}
-	at := strings.LastIndexByte(e, '@')
-	if at < 1 || at == len(e)-1 {
-		return MsgEmailFormat
+	// NormalizeEmail leaves a domain it cannot convert as typed; a valid
+	// one is already in its ASCII form, so converting it changes nothing.
+	if ascii, err := idna.Lookup.ToASCII(domain); err != nil || ascii != domain {
+		return MsgEmailDomain
 	}
 	return ""
 }
