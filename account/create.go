@@ -37,6 +37,7 @@ func (s *Service) Create(ctx context.Context, in NewAccount) (*db.User, error) {
 			return nil, err
 		}
 	}
+	p.inPageOrder("username", "email", "password", "password_confirm")
 	if err := p.Err(); err != nil {
 		return nil, err
 	}

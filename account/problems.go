@@ -1,6 +1,9 @@
 package account
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Problems are what is wrong with the input of an operation, field by
 // field: the first message of each field, in the order checked (the page
@@ -24,6 +27,24 @@ func (p *Problems) Add(field, msg string) {
 	}
 	p.Fields[field] = msg
 	p.Order = append(p.Order, field)
+}
+
+// inPageOrder puts the fields in the order given (the page order), so
+// that a problem found later (a name found taken after the shape checks)
+// still takes focus when its field comes first.
+func (p *Problems) inPageOrder(fields ...string) {
+	order := p.Order[:0:0]
+	for _, f := range fields {
+		if p.Has(f) {
+			order = append(order, f)
+		}
+	}
+	for _, f := range p.Order {
+		if !slices.Contains(order, f) {
+			order = append(order, f)
+		}
+	}
+	p.Order = order
 }
 
 // Has reports whether field has a message.

@@ -245,6 +245,12 @@ func TestSignupValidation(t *testing.T) {
 			"username": rules.MsgUsernameLength, "email": rules.MsgEmailLength, "password": rules.MsgPasswordLong}, "#username"},
 		{"taken", "taken", "TAKEN@example.com", testPassword, testPassword, fieldErrors{
 			"username": rules.MsgUsernameTaken, "email": rules.MsgEmailTaken}, "#username"},
+		// product.md §3: every error in the same answer, "taken" included
+		// (with JavaScript, the inline "taken" message stays after submit).
+		{"taken username and common password", "taken", "ivan@example.com", "password123", "password123", fieldErrors{
+			"username": rules.MsgUsernameTaken, "password": rules.MsgPasswordCommon}, "#username"},
+		{"taken email and mismatched confirmation", "judy", "taken@example.com", testPassword, testPassword + "?", fieldErrors{
+			"email": rules.MsgEmailTaken, "password_confirm": rules.MsgConfirmMismatch}, "#email"},
 	}
 	bothModes(t, func(t *testing.T, js bool) {
 		app := startApp(t, apptest.Options{})
