@@ -28,6 +28,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID int64) ([]string, error) 
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("db: delete account: %w", err)
 	}
+	s.cache.dropData(hashes...)
 	return hashes, nil
 }
 
@@ -56,6 +57,7 @@ func (s *Store) ChangePassword(ctx context.Context, userID int64, hash string, k
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("db: change password: %w", err)
 	}
+	s.cache.dropData(ended...)
 	return ended, nil
 }
 

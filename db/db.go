@@ -34,9 +34,11 @@ var migrationFiles embed.FS
 // concurrent writers queue in Go instead of spinning on SQLite's busy handler;
 // reads use their own pool and, thanks to WAL, never wait for a writer.
 type Store struct {
-	read  *sqlx.DB
-	write *sqlx.DB
-	path  string
+	read     *sqlx.DB
+	write    *sqlx.DB
+	path     string
+	cache    *cache
+	sessions *SessionStore
 }
 
 // Options change how Open treats the file.
@@ -114,6 +116,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	read.SetConnMaxIdleTime(0)
 	read.SetConnMaxLifetime(0)
 	s.read = read
+	if s.cache, err = newCache(ctx, read.DB); err != nil {
+		read.Close()
+		write.Close()
+		return nil, err
+	}
+	s.sessions = newSessionStore(s)
 	return s, nil
 }
 
@@ -121,12 +129,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 // into the main file and removes -wal and -shm, so after Close the database
 // file alone is complete.
 func (s *Store) Close() error {
+	cerr := s.cache.close()
 	rerr := s.read.Close()
 	// A final explicit checkpoint makes the file complete even if a reader
 	// in another process keeps the WAL alive.
 	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	werr := s.write.Close()
-	return errors.Join(rerr, werr)
+	return errors.Join(cerr, rerr, werr)
 }
 
 // Ping reports whether the database answers a query.

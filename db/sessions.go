@@ -22,37 +22,63 @@ func HashToken(token string) string {
 }
 
 // SessionStore is scs's SQLite store behind a thin wrapper that hashes each
-// token before it reaches the database. Finds use the read pool, writes the
-// write pool.
+// token before it reaches the database. Finds use the read pool (and the
+// session cache, db/cache.go), writes the write pool.
 type SessionStore struct {
 	read  *sqlite3store.SQLite3Store
 	write *sqlite3store.SQLite3Store
+	cache *cache
 }
 
 // SessionStore returns the scs store for this database. Its own cleanup
 // goroutine is off: Store.DeleteExpiredSessions does that job, for both
 // tables at once.
-func (s *Store) SessionStore() *SessionStore {
+func (s *Store) SessionStore() *SessionStore { return s.sessions }
+
+func newSessionStore(s *Store) *SessionStore {
 	cfg := sqlite3store.Config{CleanUpInterval: 0}
 	return &SessionStore{
 		read:  sqlite3store.NewWithConfig(s.read.DB, cfg),
 		write: sqlite3store.NewWithConfig(s.write.DB, cfg),
+		cache: s.cache,
 	}
 }
 
 // Find implements scs.Store.
 func (s *SessionStore) Find(token string) ([]byte, bool, error) {
-	return s.read.Find(HashToken(token))
+	hash := HashToken(token)
+	if b, ok := s.cache.getData(hash); ok {
+		return b, true, nil
+	}
+	gen := s.cache.generation()
+	b, found, err := s.read.Find(hash)
+	if err != nil || !found {
+		return b, found, err
+	}
+	// scs's SQLite store does not return the row's expiry, which is the
+	// session's deadline; the data holds it too.
+	if deadline, _, err := (SessionCodec{}).Decode(b); err == nil {
+		s.cache.putData(hash, b, deadline, gen)
+	}
+	return b, true, nil
 }
 
 // Commit implements scs.Store.
 func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
-	return s.write.Commit(HashToken(token), b, expiry)
+	hash := HashToken(token)
+	if err := s.write.Commit(hash, b, expiry); err != nil {
+		s.cache.dropData(hash)
+		return err
+	}
+	s.cache.putData(hash, b, expiry, s.cache.generation())
+	return nil
 }
 
 // Delete implements scs.Store.
 func (s *SessionStore) Delete(token string) error {
-	return s.write.Delete(HashToken(token))
+	hash := HashToken(token)
+	s.cache.dropData(hash)
+	return s.write.Delete(hash)
 }
 
 // DeleteHashed removes the session data stored under each token hash: the
@@ -62,6 +88,7 @@ func (s *SessionStore) Delete(token string) error {
 // takes, so revocation never rests on a trigger alone.
 func (s *SessionStore) DeleteHashed(ctx context.Context, hashes []string) error {
 	for _, h := range hashes {
+		s.cache.dropData(h)
 		if err := s.write.Delete(h); err != nil {
 			return fmt.Errorf("db: delete session data: %w", err)
 		}
@@ -151,6 +178,11 @@ func (s *Store) CreateSession(ctx context.Context, n NewSession) (int64, error) 
 // this runs on every signed-in request, and the reflection cost about a
 // tenth of it (docs/PERFORMANCE.md).
 func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) (*User, Session, error) {
+	hash := HashToken(token)
+	if u, sess, ok := s.cache.getUser(ctx, sessionID, hash); ok {
+		return u, sess, nil
+	}
+	gen := s.cache.generation()
 	var r userRow
 	var lastSeen, expires int64
 	err := s.read.QueryRowContext(ctx, `
@@ -158,7 +190,7 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 		       s.last_seen_at, s.expires_at
 		FROM user_sessions AS s
 		JOIN users AS u ON u.id = s.user_id
-		WHERE s.id = ? AND s.token_hash = ?`, sessionID, HashToken(token)).Scan(
+		WHERE s.id = ? AND s.token_hash = ?`, sessionID, hash).Scan(
 		&r.ID, &r.Username, &r.Email, &r.PasswordHash, &r.EmailVerifiedAt, &r.CreatedAt, &lastSeen, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, Session{}, ErrNotFound
@@ -172,14 +204,20 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 		LastSeenAt: time.Unix(lastSeen, 0).UTC(),
 		ExpiresAt:  time.Unix(expires, 0).UTC(),
 	}
-	return r.user(), sess, nil
+	u := r.user()
+	s.cache.putUser(sessionID, hash, u, sess, gen)
+	return u, sess, nil
 }
 
 // TouchSession moves a session's last-seen time forward. Callers rate-limit
 // it so a page view does not write each time.
 func (s *Store) TouchSession(ctx context.Context, sessionID int64, now time.Time) error {
 	_, err := s.write.ExecContext(ctx, `UPDATE user_sessions SET last_seen_at = ? WHERE id = ?`, now.Unix(), sessionID)
-	return err
+	if err != nil {
+		return fmt.Errorf("db: touch session: %w", err)
+	}
+	s.cache.touched(sessionID, time.Unix(now.Unix(), 0).UTC())
+	return nil
 }
 
 // RekeySession points a session at a new token after scs renewed it. Its
@@ -207,6 +245,7 @@ func (s *Store) DeleteUserSession(ctx context.Context, userID, sessionID int64) 
 	if err != nil {
 		return "", fmt.Errorf("db: end session: %w", err)
 	}
+	s.cache.dropData(hash)
 	return hash, nil
 }
 
@@ -217,6 +256,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID, keepID int64) ([
 	if err != nil {
 		return nil, fmt.Errorf("db: end sessions: %w", err)
 	}
+	s.cache.dropData(hashes...)
 	return hashes, nil
 }
 

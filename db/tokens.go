@@ -265,6 +265,7 @@ func (s *Store) ResetPassword(ctx context.Context, token, passwordHash string, n
 	if err := tx.Commit(); err != nil {
 		return nil, nil, fmt.Errorf("db: reset password: %w", err)
 	}
+	s.cache.dropData(ended...)
 	return t, ended, nil
 }
 

@@ -1,0 +1,187 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// cache keeps the results of the two look-ups of every signed-in request
+// (scs's session data by token hash, and the session with its user by
+// session id) in process memory, so a page view reads no table at all.
+//
+// What it holds is trusted only while the database has not changed in a
+// way that matters, and that is checked at every look-up, so a sign-out,
+// a revocation, a password change or an admin command run in another
+// process takes effect at the very next request (product.md §5):
+//
+//   - PRAGMA data_version, on a connection held for the purpose, changes
+//     when any other connection commits (this process's writer or another
+//     process). It is cheap: no table is read.
+//   - When it has changed, the generation counter (migration 0004: moved
+//     by triggers when a session ends or changes token, or an account
+//     changes) tells whether the commit mattered; if it moved, everything
+//     cached is dropped. Commits that do not move it (a last-seen touch, a
+//     throttle event, a new session) keep the cache.
+//
+// Writes this process makes to session data (scs commits, deletes,
+// touches) update the cache directly.
+type cache struct {
+	mu      sync.Mutex
+	conn    *sql.Conn // held: data_version is per connection
+	version int64     // data_version at the last check
+	gen     int64     // generation at the last check
+	data    map[string]cachedData
+	users   map[int64]cachedUser
+	hits    int64 // look-ups answered from memory, for tests
+}
+
+// maxCached bounds each map; when full it is emptied, which costs one
+// look-up per session afterwards.
+const maxCached = 100_000
+
+type cachedData struct {
+	data   []byte
+	expiry time.Time
+}
+
+type cachedUser struct {
+	tokenHash string
+	user      User
+	sess      Session
+}
+
+func newCache(ctx context.Context, read *sql.DB) (*cache, error) {
+	conn, err := read.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("db: hold a connection for the session cache: %w", err)
+	}
+	c := &cache{conn: conn, version: -1, gen: -1}
+	c.reset()
+	return c, nil
+}
+
+func (c *cache) reset() {
+	c.data = map[string]cachedData{}
+	c.users = map[int64]cachedUser{}
+}
+
+// fresh brings the cache up to date with the database; c.mu is held. An
+// error leaves the cache empty, so look-ups go to the database.
+func (c *cache) fresh(ctx context.Context) error {
+	var v int64
+	if err := c.conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+		c.reset()
+		c.version = -1
+		return err
+	}
+	if v == c.version {
+		return nil
+	}
+	var g int64
+	if err := c.conn.QueryRowContext(ctx, `SELECT n FROM generation`).Scan(&g); err != nil {
+		c.reset()
+		c.version = -1
+		return err
+	}
+	if g != c.gen {
+		c.reset()
+	}
+	c.version, c.gen = v, g
+	return nil
+}
+
+// getData returns scs's data for a token hash, if cached and not expired.
+//
+// Unlike getUser it does not check the database first: session data
+// grants nothing by itself. Who is signed in is decided by SessionUser,
+// which does check, and which finds nothing once another process has
+// ended the session (the caller then destroys the data). What another
+// process can do to session data is only to delete it, along with the
+// session; this process's own writes update the cache directly; and an
+// entry never outlives the session's deadline.
+func (c *cache) getData(hash string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.data[hash]
+	if !ok || !time.Now().Before(d.expiry) {
+		return nil, false
+	}
+	c.hits++
+	return d.data, true
+}
+
+// putData caches scs's data for a token hash, read or written at
+// generation gen; data read while a change raced it is not kept.
+func (c *cache) putData(hash string, b []byte, expiry time.Time, gen int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if len(c.data) >= maxCached {
+		c.data = map[string]cachedData{}
+	}
+	c.data[hash] = cachedData{data: b, expiry: expiry}
+}
+
+// dropData forgets the session data of ended sessions.
+func (c *cache) dropData(hashes ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range hashes {
+		delete(c.data, h)
+	}
+}
+
+// getUser returns the session sid with its user, if cached and fresh and
+// still under tokenHash.
+func (c *cache) getUser(ctx context.Context, sid int64, tokenHash string) (*User, Session, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fresh(ctx) != nil {
+		return nil, Session{}, false
+	}
+	e, ok := c.users[sid]
+	if !ok || e.tokenHash != tokenHash {
+		return nil, Session{}, false
+	}
+	c.hits++
+	u := e.user
+	return &u, e.sess, true
+}
+
+// putUser caches a look-up made at generation gen; a look-up that raced
+// a change (the generation moved meanwhile) is not kept.
+func (c *cache) putUser(sid int64, tokenHash string, u *User, sess Session, gen int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if len(c.users) >= maxCached {
+		c.users = map[int64]cachedUser{}
+	}
+	c.users[sid] = cachedUser{tokenHash: tokenHash, user: *u, sess: sess}
+}
+
+// generation is the generation the cache was last checked at.
+func (c *cache) generation() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// touched records this process's last-seen write.
+func (c *cache) touched(sid int64, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.users[sid]; ok {
+		e.sess.LastSeenAt = at
+		c.users[sid] = e
+	}
+}
+
+func (c *cache) close() error { return c.conn.Close() }
