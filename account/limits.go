@@ -12,8 +12,8 @@ import (
 // throttle's store (the database), so none is reset by a restart or pushed
 // out by a flood of other keys.
 var (
-	// Failed sign-ins per account (or per name typed, when no account has
-	// it) and per client address.
+	// Failed sign-ins per name typed (username or address, known or not)
+	// and per client address.
 	SignInFailures = throttle.Rule{Name: "signin", Limit: 10, Window: 10 * time.Minute}
 	// Wrong current passwords per session in the account forms: someone
 	// else's failed sign-ins never lock a signed-in user out of their own
@@ -50,9 +50,9 @@ func AddressKey(ip string) string {
 // UserKey is the throttle key of an account.
 func UserKey(id int64) string { return "user:" + strconv.FormatInt(id, 10) }
 
-// loginKey is the throttle key of a sign-in name that no account has, so
-// that unknown names are throttled exactly like real accounts and a 429
-// tells nothing.
+// loginKey is the throttle key of a sign-in name as typed (normalised),
+// whether an account has it or not, so unknown names are throttled exactly
+// like real ones and a 429 tells nothing.
 func loginKey(login string) string { return "login:" + login }
 
 // SessionKey is the throttle key of a signed-in session.

@@ -54,11 +54,11 @@ func (s *Service) SignInWithPassword(ctx context.Context, login, pw, clientIP st
 	if err != nil && !errors.Is(err, db.ErrNotFound) {
 		return nil, err
 	}
-	accountKey := loginKey(login)
-	if user != nil {
-		accountKey = UserKey(user.ID)
-	}
-	ok, err := s.checkPassword(ctx, user, pw, SignInFailures, accountKey, AddressKey(clientIP))
+	// Counted by the name typed, not by the account: a count shared by an
+	// account's username and address would let whoever throttles one of
+	// them learn which address belongs to which username (the other would
+	// be refused at once). Unknown names are counted exactly alike.
+	ok, err := s.checkPassword(ctx, user, pw, SignInFailures, loginKey(login), AddressKey(clientIP))
 	if err != nil {
 		return nil, err
 	}
@@ -91,14 +91,14 @@ func (s *Service) CheckCurrentPassword(ctx context.Context, user *db.User, sessi
 	return nil
 }
 
-// checkPassword is the one password check of every way in. keys[0] is
-// the account's key; all keys count a failure.
+// checkPassword is the one password check of every way in; a failure
+// counts against every key.
 //
 // The order bounds guessing: keys already at their limit are refused
-// before any hashing; then, holding a hashing slot, the account's count
-// is read again, and a failure is recorded before the slot is given back.
-// So parallel guesses at one account pass its limit by at most the number
-// of hashing slots (product.md §6). An unknown user costs a dummy hash, so
+// before any hashing; then, holding a hashing slot, the counts are read
+// again, and a failure is recorded before the slot is given back. So
+// parallel guesses pass a limit by at most the number of hashing slots
+// (product.md §6). An unknown user costs a dummy hash, so
 // the time of the answer does not tell whether the account exists.
 //
 // A password hashed with older parameters is rehashed while the slot is
@@ -116,8 +116,10 @@ func (s *Service) checkPassword(ctx context.Context, user *db.User, pw string, r
 		return false, err
 	}
 	defer slot.Release()
-	if err := s.refuse(tctx, rule, keys[0]); err != nil {
-		return false, err
+	for _, k := range keys {
+		if err := s.refuse(tctx, rule, k); err != nil {
+			return false, err
+		}
 	}
 	if user == nil {
 		slot.VerifyDummy(pw)

@@ -186,7 +186,8 @@ func (a *App) loadUser(c *gin.Context) {
 		c.Next()
 		return
 	}
-	if now.Sub(sess.LastSeenAt) >= a.touchEvery {
+	// A HEAD changes nothing (product.md §6), not even last-seen.
+	if now.Sub(sess.LastSeenAt) >= a.touchEvery && !isHead(c.Request) {
 		if err := a.store.TouchSession(ctx, sid, now); err != nil {
 			a.log.Error("touch session", "err", err)
 		} else {

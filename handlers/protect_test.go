@@ -503,3 +503,25 @@ func (r *endlessReader) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// product.md §6: the same bound holds for an address: forty wrong guesses
+// at forty names from one address at once pass its limit by at most the
+// number of hashing slots (apptest's hasher has four).
+func TestParallelGuessesFromOneAddressStillLimited(t *testing.T) {
+	srv, _ := throttledServer(t)
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			r := signinFrom(srv.NewClient(t), "203.0.113.77", fmt.Sprintf("name%d", i), "guess")
+			mu.Lock()
+			counts[r.StatusCode]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if counts[401] < 10 || counts[401] > 10+4 || counts[401]+counts[429] != 40 {
+		t.Fatalf("answers %v, want 10 to 14 × 401 and the rest 429", counts)
+	}
+}
