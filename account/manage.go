@@ -15,13 +15,7 @@ import (
 // ended, or *Problems (field names new_password, new_password_confirm) or
 // ErrBusy.
 func (s *Service) ChangePassword(ctx context.Context, user *db.User, keepSessionID int64, pw, confirm string) (int, error) {
-	var p Problems
-	p.Add("new_password", rules.PasswordError(pw, user.Username, user.Email))
-	p.Add("new_password_confirm", rules.ConfirmError(pw, confirm))
-	if err := p.Err(); err != nil {
-		return 0, err
-	}
-	hash, err := s.hash(ctx, pw)
+	hash, err := s.newPasswordHash(ctx, user, pw, confirm)
 	if err != nil {
 		return 0, err
 	}
@@ -60,13 +54,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, pw, confirm string) 
 	if err != nil {
 		return 0, err
 	}
-	var p Problems
-	p.Add("new_password", rules.PasswordError(pw, user.Username, user.Email))
-	p.Add("new_password_confirm", rules.ConfirmError(pw, confirm))
-	if err := p.Err(); err != nil {
-		return 0, err
-	}
-	hash, err := s.hash(ctx, pw)
+	hash, err := s.newPasswordHash(ctx, user, pw, confirm)
 	if err != nil {
 		return 0, err
 	}
@@ -77,6 +65,19 @@ func (s *Service) ResetPassword(ctx context.Context, token, pw, confirm string) 
 	}
 	s.log.Info("password reset", "user_id", user.ID, "sessions_ended", len(ended))
 	return user.ID, s.endSessions(ctx, ended)
+}
+
+// newPasswordHash checks a new password for user (the fields of the
+// change and reset forms: new_password, new_password_confirm) and hashes
+// it.
+func (s *Service) newPasswordHash(ctx context.Context, user *db.User, pw, confirm string) (string, error) {
+	var p Problems
+	p.Add("new_password", rules.PasswordError(pw, user.Username, user.Email))
+	p.Add("new_password_confirm", rules.ConfirmError(pw, confirm))
+	if err := p.Err(); err != nil {
+		return "", err
+	}
+	return s.hash(ctx, pw)
 }
 
 // Email-change messages.

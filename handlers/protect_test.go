@@ -108,6 +108,25 @@ func signinFrom(c *apptest.Client, ip, login, pw string, headers ...string) *app
 		append([]string{"X-Forwarded-For", ip}, headers...)...)
 }
 
+// parallelSignins sends n sign-ins at once, the i-th as attempt(i) says
+// (client address, name, password), and counts the answers by status.
+func parallelSignins(t *testing.T, srv *apptest.Server, n int, attempt func(i int) (ip, login, pw string)) map[int]int {
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ip, login, pw := attempt(i)
+			r := signinFrom(srv.NewClient(t), ip, login, pw)
+			mu.Lock()
+			counts[r.StatusCode]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return counts
+}
+
 func wantStatus(t *testing.T, r *apptest.Response, want int, what string) {
 	t.Helper()
 	if r.StatusCode != want {
@@ -232,18 +251,9 @@ func TestThrottleCountsFailuresOnly(t *testing.T) {
 func TestParallelGuessesStillLimited(t *testing.T) {
 	srv, _ := throttledServer(t)
 	srv.NewClient(t).Signup("frank", "frank@example.com", "frank's long password")
-	var mu sync.Mutex
-	counts := map[int]int{}
-	var wg sync.WaitGroup
-	for i := range 40 {
-		wg.Go(func() {
-			r := signinFrom(srv.NewClient(t), fmt.Sprintf("203.0.113.%d", i+1), "frank", fmt.Sprintf("guess %d", i))
-			mu.Lock()
-			counts[r.StatusCode]++
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	counts := parallelSignins(t, srv, 40, func(i int) (string, string, string) {
+		return fmt.Sprintf("203.0.113.%d", i+1), "frank", fmt.Sprintf("guess %d", i)
+	})
 	if counts[401] < 10 || counts[401] > 10+4 || counts[401]+counts[429] != 40 {
 		t.Fatalf("answers %v, want 10 to 14 × 401 and the rest 429", counts)
 	}
@@ -268,18 +278,9 @@ func TestConcurrentSigninsFromOneAddress(t *testing.T) {
 		srv.NewClient(t).Signup(fmt.Sprintf("nat%d", i), fmt.Sprintf("nat%d@example.com", i), "a long enough password")
 	}
 	for round := range 3 {
-		var mu sync.Mutex
-		counts := map[int]int{}
-		var wg sync.WaitGroup
-		for i := range 16 {
-			wg.Go(func() {
-				r := signinFrom(srv.NewClient(t), "192.0.2.50", fmt.Sprintf("nat%d", i), "a long enough password")
-				mu.Lock()
-				counts[r.StatusCode]++
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
+		counts := parallelSignins(t, srv, 16, func(i int) (string, string, string) {
+			return "192.0.2.50", fmt.Sprintf("nat%d", i), "a long enough password"
+		})
 		if counts[http.StatusSeeOther] != 16 {
 			t.Fatalf("round %d: answers %v, want 16 × 303", round+1, counts)
 		}
@@ -509,18 +510,9 @@ func (r *endlessReader) Read(p []byte) (int, error) {
 // number of hashing slots (apptest's hasher has four).
 func TestParallelGuessesFromOneAddressStillLimited(t *testing.T) {
 	srv, _ := throttledServer(t)
-	var mu sync.Mutex
-	counts := map[int]int{}
-	var wg sync.WaitGroup
-	for i := range 40 {
-		wg.Go(func() {
-			r := signinFrom(srv.NewClient(t), "203.0.113.77", fmt.Sprintf("name%d", i), "guess")
-			mu.Lock()
-			counts[r.StatusCode]++
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	counts := parallelSignins(t, srv, 40, func(i int) (string, string, string) {
+		return "203.0.113.77", fmt.Sprintf("name%d", i), "guess"
+	})
 	if counts[401] < 10 || counts[401] > 10+4 || counts[401]+counts[429] != 40 {
 		t.Fatalf("answers %v, want 10 to 14 × 401 and the rest 429", counts)
 	}

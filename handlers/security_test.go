@@ -16,6 +16,7 @@ import (
 
 	"gatehouse/handlers"
 	"gatehouse/internal/apptest"
+	"gatehouse/mail/mailtest"
 	"gatehouse/password"
 )
 
@@ -234,16 +235,22 @@ func TestForgotLimitHoldsThroughAFlood(t *testing.T) {
 		forgot(fmt.Sprintf("198.51.%d.%d", i/250, i%250+1), fmt.Sprintf("x%d@example.com", i))
 	}
 	forgot("203.0.113.1", "alice@example.com")
-	srv.App.Wait()
-	resets := 0
-	for _, msg := range m.Messages() {
-		if msg.Subject == "Reset your password" {
-			resets++
-		}
-	}
-	if resets != 3 {
+	if resets := resetMails(srv, m); resets != 3 {
 		t.Errorf("%d reset mails to alice, want 3 (the hourly limit held through the flood)", resets)
 	}
+}
+
+// resetMails waits for the server's mail jobs and counts the reset mails
+// the mail server received.
+func resetMails(srv *apptest.Server, m *mailtest.Server) int {
+	srv.App.Wait()
+	n := 0
+	for _, msg := range m.Messages() {
+		if msg.Subject == "Reset your password" {
+			n++
+		}
+	}
+	return n
 }
 
 // §6 and §7: /forgot is limited per client address as well: one address
@@ -258,14 +265,7 @@ func TestForgotLimitedPerClientAddress(t *testing.T) {
 		r := srv.NewClient(t).Post("/forgot", url.Values{"email": {fmt.Sprintf("user%d@example.com", i)}}, "X-Forwarded-For", "192.0.2.9")
 		expect(t, r, http.StatusOK, "", forgotText)
 	}
-	srv.App.Wait()
-	resets := 0
-	for _, msg := range m.Messages() {
-		if msg.Subject == "Reset your password" {
-			resets++
-		}
-	}
-	if resets != 10 {
+	if resets := resetMails(srv, m); resets != 10 {
 		t.Errorf("%d reset mails from one client address, want 10", resets)
 	}
 }
