@@ -59,6 +59,7 @@ type serveConfig struct {
 	TrustedProxies  string
 	SMTPURL         string
 	MailFrom        string
+	RedisURL        string
 }
 
 // serveFlags declares the flags of serve with their defaults.
@@ -72,6 +73,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is believed (default none)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", "", "mail server, smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465; empty writes mail to the log")
 	fs.StringVar(&c.MailFrom, "mail-from", "", "sender address of mail (default gatehouse@ + the base URL's host)")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis for sessions and throttle counts, redis://[:PASS@]HOST:6379/0 or rediss:// (default none: the database holds them)")
 	return fs
 }
 

@@ -95,15 +95,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		logger.Info("mail via SMTP", "server", u.Scheme+"://"+u.Host, "from", mailCfg.From)
 	}
 
-	store, err := db.Open(ctx, cfg.DB, db.Options{})
+	b, err := openBackend(ctx, cfg.DB, cfg.RedisURL, false, logger)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := store.Close(); err != nil {
+		if err := b.Close(); err != nil {
 			logger.Error("close database", "err", err)
 		}
-		logger.Info("database closed", "db", cfg.DB)
+		logger.Info("database closed", "db", b.desc)
 	}()
 
 	// One hash per core: argon2id with p=1 keeps one core busy and holds
@@ -118,7 +118,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Logger:          logger,
 		Mail:            sender,
 		HashWait:        writeTimeout * 2 / 3,
-	}, store, store.SessionStore(), hasher)
+	}, b.Backend, hasher)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String(), "db", cfg.DB, "base_url", baseURL.String())
+	logger.Info("listening", "addr", ln.Addr().String(), "db", b.desc, "base_url", baseURL.String())
 
 	select {
 	case err := <-serveErr:

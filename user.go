@@ -33,7 +33,7 @@ type userCommand struct {
 // admin is what the user commands work with: the store, and the account
 // rules that the web layer uses too, so a rule cannot differ between them.
 type admin struct {
-	store    *db.Store
+	store    database
 	accounts *account.Service
 }
 
@@ -75,7 +75,8 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 		return fmt.Errorf("unknown command 'user %s' (see 'gatehouse help')", name)
 	}
 	fs := flag.NewFlagSet("user "+name, flag.ContinueOnError)
-	path := fs.String("db", "auth.db", "database file (must exist)")
+	path := fs.String("db", "auth.db", "database: an SQLite file (must exist) or a postgres:// URL")
+	redisURL := fs.String("redis-url", "", "Redis holding the sessions, when the server uses one")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -83,19 +84,19 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 		return fmt.Errorf("usage: %s", userUsage(name, *cmd))
 	}
 	// MustExist: a mistyped path must not create an empty database.
-	store, err := db.Open(ctx, *path, db.Options{MustExist: true})
+	b, err := openBackend(ctx, *path, *redisURL, true, nil)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer b.Close()
 	accounts := account.New(account.Config{
-		Store:    store,
-		Sessions: store.SessionStore(),
+		Store:    b.db,
+		Sessions: b.Sessions,
 		// One hash at a time, with the parameters the server uses.
 		Hasher: password.NewHasher(password.OWASP, 1),
-		Limits: throttle.New(store, nil),
+		Limits: throttle.New(b.Throttle, nil),
 	})
-	return cmd.run(ctx, &admin{store: store, accounts: accounts}, fs.Args(), stdin, stdout, stderr)
+	return cmd.run(ctx, &admin{store: b.db, accounts: accounts}, fs.Args(), stdin, stdout, stderr)
 }
 
 // userList prints a table of every account.
@@ -324,6 +325,7 @@ user commands (safe while the server runs; -db must come right after the command
 	for _, c := range userCommands {
 		fmt.Fprintf(w, "  %-52s %s\n", userUsage(c.name, c.cmd), c.cmd.summary)
 	}
-	fmt.Fprint(w, `  -db FILE   (GATEHOUSE_DB)   database to change; it must exist (default "auth.db")
+	fmt.Fprint(w, `  -db FILE|URL     (GATEHOUSE_DB)         database to change: an SQLite file that exists, or postgres://… (default "auth.db")
+  -redis-url URL   (GATEHOUSE_REDIS_URL)  the server's Redis, so that ending sessions reaches them (default none)
 `)
 }

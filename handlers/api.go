@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -27,12 +28,23 @@ func (a *App) apiMe(c *gin.Context) {
 	})
 }
 
-// healthz answers 200 "ok" while the database answers, else 503.
+// healthz answers 200 "ok" while the database (and Redis, when there is
+// one) answers, else 503. A check waits at most healthTimeout, so a
+// monitor gets its answer even from a server whose database hangs.
 func (a *App) healthz(c *gin.Context) {
-	if err := a.store.Ping(c.Request.Context()); err != nil {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), healthTimeout)
+	defer cancel()
+	err := a.store.Ping(ctx)
+	if err == nil && a.backend.Ping != nil {
+		err = a.backend.Ping(ctx)
+	}
+	if err != nil {
 		a.log.Error("health check", "err", err)
 		c.String(http.StatusServiceUnavailable, "unavailable")
 		return
 	}
 	c.String(http.StatusOK, "ok")
 }
+
+// healthTimeout bounds one health check.
+const healthTimeout = 3 * time.Second

@@ -22,12 +22,11 @@ import (
 	"gatehouse/views"
 )
 
-// Store is what the web layer needs from storage: the account rules'
-// needs, the throttle's events, and the per-request session look-ups.
-// *db.Store (SQLite) implements it; a second backend implements the same.
+// Store is what the web layer needs from the database: the account rules'
+// needs and the per-request session look-ups. *db.Store (SQLite) and
+// *postgres.Store implement it.
 type Store interface {
 	account.Store
-	throttle.Store
 	Ping(ctx context.Context) error
 	CreateSession(ctx context.Context, n db.NewSession) (int64, error)
 	SessionUser(ctx context.Context, sessionID int64, token string) (*db.User, db.Session, error)
@@ -39,7 +38,6 @@ type Store interface {
 	UseEmailToken(ctx context.Context, token string, now time.Time) (*db.LinkToken, error)
 	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
 	DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error)
-	DeleteEventsBefore(ctx context.Context, before int64) (int64, error)
 }
 
 // SessionStore is where scs keeps session data, keyed by token hash; the
@@ -47,6 +45,25 @@ type Store interface {
 type SessionStore interface {
 	scs.Store
 	account.SessionData
+}
+
+// Backend is where Gatehouse keeps its state: the database, the session
+// data scs loads on every request, and the throttle's counts. With SQLite
+// or PostgreSQL alone the database holds all three; with Redis (product.md
+// §14) the last two live there.
+type Backend struct {
+	Store    Store
+	Sessions SessionStore
+	Throttle throttle.Store
+	// Ping checks a service besides the database (Redis) for /healthz;
+	// nil when there is none.
+	Ping func(ctx context.Context) error
+}
+
+// eventCleaner is a throttle store whose old events must be deleted (SQL
+// tables; Redis expires them itself).
+type eventCleaner interface {
+	DeleteEventsBefore(ctx context.Context, before int64) (int64, error)
 }
 
 // Config is what the web layer needs to know from the command line.
@@ -74,6 +91,7 @@ type App struct {
 	cfg        Config
 	log        *slog.Logger
 	store      Store
+	backend    Backend
 	accounts   *account.Service
 	sessions   *scs.SessionManager
 	views      *views.Views
@@ -82,9 +100,8 @@ type App struct {
 	mail       *mailer
 }
 
-// New builds the App and its routes over a store, the session data store
-// (scs's, behind the hashing wrapper) and the password hasher.
-func New(cfg Config, store Store, sessionData SessionStore, hasher *password.Hasher) (*App, error) {
+// New builds the App and its routes over a backend and the password hasher.
+func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -100,24 +117,28 @@ func New(cfg Config, store Store, sessionData SessionStore, hasher *password.Has
 	if cfg.SessionLifetime <= 0 || cfg.SessionIdle <= 0 {
 		return nil, fmt.Errorf("handlers: session lifetime and idle timeout must be positive")
 	}
+	if b.Store == nil || b.Sessions == nil || b.Throttle == nil {
+		return nil, fmt.Errorf("handlers: the backend needs a store, a session store and a throttle store")
+	}
 	v, err := views.New(static.URL)
 	if err != nil {
 		return nil, err
 	}
 	a := &App{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		store: store,
+		cfg:     cfg,
+		log:     cfg.Logger,
+		store:   b.Store,
+		backend: b,
 		accounts: account.New(account.Config{
-			Store:    store,
-			Sessions: sessionData,
+			Store:    b.Store,
+			Sessions: b.Sessions,
 			Hasher:   hasher,
-			Limits:   throttle.New(store, cfg.Now),
+			Limits:   throttle.New(b.Throttle, cfg.Now),
 			Logger:   cfg.Logger,
 			HashWait: cfg.HashWait,
 		}),
 		views:    v,
-		sessions: newSessionManager(cfg, sessionData),
+		sessions: newSessionManager(cfg, b.Sessions),
 	}
 	// A session's last-seen time is written at most once a minute, or once
 	// per tenth of a short idle timeout, so page views never wait on writes.
@@ -214,8 +235,10 @@ func (a *App) RunCleanup(ctx context.Context, interval time.Duration) {
 				a.log.Error("link token cleanup", "err", err)
 			}
 			// Throttle events past every window count for nothing.
-			if _, err := a.store.DeleteEventsBefore(ctx, a.cfg.Now().Add(-account.LongestWindow).UnixNano()); err != nil {
-				a.log.Error("throttle cleanup", "err", err)
+			if c, ok := a.backend.Throttle.(eventCleaner); ok {
+				if _, err := c.DeleteEventsBefore(ctx, a.cfg.Now().Add(-account.LongestWindow).UnixNano()); err != nil {
+					a.log.Error("throttle cleanup", "err", err)
+				}
 			}
 		}
 	}

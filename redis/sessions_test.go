@@ -142,7 +142,7 @@ func TestNoRawTokenInRedis(t *testing.T) {
 		SessionLifetime: 720 * time.Hour,
 		SessionIdle:     168 * time.Hour,
 		Logger:          slog.New(slog.DiscardHandler),
-	}, store, c.SessionStore(), password.NewHasher(apptest.Cheap, 2))
+	}, handlers.Backend{Store: store, Sessions: c.SessionStore(), Throttle: store}, password.NewHasher(apptest.Cheap, 2))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,7 +141,7 @@ func New(t testing.TB, opts Options) *Server {
 	if hasher == nil {
 		hasher = password.NewHasher(params, 4)
 	}
-	app, err := handlers.New(cfg, store, store.SessionStore(), hasher)
+	app, err := handlers.New(cfg, handlers.Backend{Store: store, Sessions: store.SessionStore(), Throttle: store}, hasher)
 	if err != nil {
 		store.Close()
 		t.Fatalf("handlers.New: %v", err)
