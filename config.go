@@ -60,6 +60,7 @@ type serveConfig struct {
 	SMTPURL         string
 	MailFrom        string
 	RedisURL        string
+	SecretKeyFile   string
 }
 
 // serveFlags declares the flags of serve with their defaults.
@@ -73,6 +74,7 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDRs whose X-Forwarded-For is believed (default none)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", "", "mail server, smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465; empty writes mail to the log")
 	fs.StringVar(&c.MailFrom, "mail-from", "", "sender address of mail (default gatehouse@ + the base URL's host)")
+	fs.StringVar(&c.SecretKeyFile, "secret-key-file", "", "the server's secret key, created (0600) at first start; back it up apart from the database (default: the SQLite file + .key; required with PostgreSQL)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis for sessions and throttle counts, redis://[:PASS@]HOST:6379/0 or rediss:// (default none: the database holds them)")
 	return fs
 }
@@ -91,6 +93,12 @@ func (c *serveConfig) validate() (*url.URL, []string, error) {
 	}
 	if c.SessionIdle <= 0 {
 		return nil, nil, fmt.Errorf("invalid value %s for -session-idle (%s): must be positive", c.SessionIdle, envName("session-idle"))
+	}
+	if c.SecretKeyFile == "" {
+		if isPostgres(c.DB) {
+			return nil, nil, fmt.Errorf("-secret-key-file (%s) is required with a PostgreSQL -db: there is no database file to keep it beside, and every instance must use the same key", envName("secret-key-file"))
+		}
+		c.SecretKeyFile = c.DB + ".key"
 	}
 	base, err := parseBaseURL(c.BaseURL, c.Addr)
 	if err != nil {

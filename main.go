@@ -22,6 +22,7 @@ import (
 	"gatehouse/handlers"
 	"gatehouse/mail"
 	"gatehouse/password"
+	"gatehouse/secretkey"
 )
 
 func main() {
@@ -99,6 +100,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
+	key, err := secretkey.Load(cfg.SecretKeyFile, true)
+	if err != nil {
+		b.Close()
+		return err
+	}
 	defer func() {
 		if err := b.Close(); err != nil {
 			logger.Error("close database", "err", err)
@@ -118,6 +124,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Logger:          logger,
 		Mail:            sender,
 		HashWait:        writeTimeout * 2 / 3,
+		ThrottleKey:     key.Derive("throttle"),
 	}, b.Backend, hasher)
 	if err != nil {
 		return err

@@ -61,6 +61,7 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 
 // Bad values stop the program at start with one clear line.
 func TestBadValuesStopWithOneLine(t *testing.T) {
+	tmp := t.TempDir()
 	cases := []struct {
 		args []string
 		env  map[string]string
@@ -75,6 +76,10 @@ func TestBadValuesStopWithOneLine(t *testing.T) {
 		{[]string{"-trusted-proxies", "10.0.0.1,notanip"}, nil, "-trusted-proxies"},
 		{[]string{"-no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"bogus-command"}, nil, "unknown command"},
+		// product.md §14: with PostgreSQL the key file must be named.
+		{[]string{"-db", "postgres://gatehouse@127.0.0.1:1/gatehouse"}, nil, "-secret-key-file (GATEHOUSE_SECRET_KEY_FILE) is required"},
+		{[]string{"-db", filepath.Join(tmp, "no-such-dir", "auth.db"), "-secret-key-file", "/dev/null"}, nil, "auth.db"},
+		{[]string{"-redis-url", "redis://:hunter2@127.0.0.1:1/0", "-db", filepath.Join(tmp, "redis-test.db")}, nil, "-redis-url"},
 	}
 	for _, tc := range cases {
 		err := run(context.Background(), append([]string{}, tc.args...), env(tc.env), nil, io.Discard, io.Discard)
@@ -83,9 +88,24 @@ func TestBadValuesStopWithOneLine(t *testing.T) {
 			continue
 		}
 		msg := err.Error()
+		if strings.Contains(msg, "hunter2") {
+			t.Errorf("%v: the error shows the Redis password: %q", tc.args, msg)
+		}
 		if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
 			t.Errorf("%v %v: error %q should be one line naming %q", tc.args, tc.env, msg, tc.want)
 		}
+	}
+}
+
+// product.md §10: at the first start the secret key file is created
+// beside the database (auth.db.key), 32 random bytes, mode 0600.
+func TestSecretKeyFileCreatedBesideTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	_, stop := startServe(t, filepath.Join(dir, "auth.db"))
+	stop()
+	info, err := os.Stat(filepath.Join(dir, "auth.db.key"))
+	if err != nil || info.Mode().Perm() != 0o600 || info.Size() != 32 {
+		t.Fatalf("auth.db.key: %v %v", info, err)
 	}
 }
 

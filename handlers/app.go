@@ -76,6 +76,9 @@ type Config struct {
 	// Now is the clock of the throttle and of stored times; nil is
 	// time.Now. Tests move it to let a window pass.
 	Now func() time.Time
+	// ThrottleKey, derived from the server's secret key, names throttle
+	// counts in the store by HMAC (throttle.Limiter.Keyed); nil: SHA-256.
+	ThrottleKey []byte
 	// Mail sends verification, reset and email-change mail; nil writes
 	// each mail to the log (mail.LogSender).
 	Mail mail.Sender
@@ -133,7 +136,7 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 			Store:    b.Store,
 			Sessions: b.Sessions,
 			Hasher:   hasher,
-			Limits:   throttle.New(b.Throttle, cfg.Now),
+			Limits:   throttle.New(b.Throttle, cfg.Now).Keyed(cfg.ThrottleKey),
 			Logger:   cfg.Logger,
 			HashWait: cfg.HashWait,
 		}),

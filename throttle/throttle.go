@@ -12,6 +12,7 @@ package throttle
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -44,6 +45,7 @@ type Rule struct {
 type Limiter struct {
 	store Store
 	now   func() time.Time
+	key   []byte // HMAC key for store keys; nil: plain SHA-256
 }
 
 // New returns a Limiter over store. now is the clock (nil: time.Now).
@@ -54,20 +56,36 @@ func New(store Store, now func() time.Time) *Limiter {
 	return &Limiter{store: store, now: now}
 }
 
+// Keyed returns a limiter that names keys in the store by HMAC-SHA256
+// under key (derived from the server's secret key) instead of plain
+// SHA-256: a copy of the database then cannot be searched for a name typed
+// (a password, perhaps) by hashing guesses. Instances sharing counts must
+// use the same key.
+func (l *Limiter) Keyed(key []byte) *Limiter {
+	k := *l
+	k.key = key
+	return &k
+}
+
 // Now is the limiter's clock.
 func (l *Limiter) Now() time.Time { return l.now() }
 
 // storeKey is how key is named in the store under rule.
-func storeKey(r Rule, key string) string {
-	sum := sha256.Sum256([]byte(r.Name + "\x00" + key))
-	return hex.EncodeToString(sum[:])
+func (l *Limiter) storeKey(r Rule, key string) string {
+	if l.key == nil {
+		sum := sha256.Sum256([]byte(r.Name + "\x00" + key))
+		return hex.EncodeToString(sum[:])
+	}
+	m := hmac.New(sha256.New, l.key)
+	m.Write([]byte(r.Name + "\x00" + key))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // Check reports how long key must wait before the next event is allowed
 // under r: zero when it may go ahead now. It records nothing.
 func (l *Limiter) Check(ctx context.Context, r Rule, key string) (time.Duration, error) {
 	now := l.now().UnixNano()
-	n, oldest, err := l.store.CountEvents(ctx, storeKey(r, key), now-int64(r.Window)+1)
+	n, oldest, err := l.store.CountEvents(ctx, l.storeKey(r, key), now-int64(r.Window)+1)
 	if err != nil {
 		return 0, fmt.Errorf("throttle: count %s: %w", r.Name, err)
 	}
@@ -82,7 +100,7 @@ func (l *Limiter) Check(ctx context.Context, r Rule, key string) (time.Duration,
 func (l *Limiter) Add(ctx context.Context, r Rule, keys ...string) error {
 	hashed := make([]string, len(keys))
 	for i, k := range keys {
-		hashed[i] = storeKey(r, k)
+		hashed[i] = l.storeKey(r, k)
 	}
 	if err := l.store.AddEvents(ctx, hashed, l.now().UnixNano()); err != nil {
 		return fmt.Errorf("throttle: record %s: %w", r.Name, err)
@@ -95,7 +113,7 @@ func (l *Limiter) Add(ctx context.Context, r Rule, keys ...string) error {
 // It returns zero when the event was recorded, else how long to wait.
 func (l *Limiter) Take(ctx context.Context, r Rule, key string) (time.Duration, error) {
 	now := l.now().UnixNano()
-	ok, oldest, err := l.store.TakeEvent(ctx, storeKey(r, key), now, now-int64(r.Window)+1, r.Limit)
+	ok, oldest, err := l.store.TakeEvent(ctx, l.storeKey(r, key), now, now-int64(r.Window)+1, r.Limit)
 	if err != nil {
 		return 0, fmt.Errorf("throttle: take %s: %w", r.Name, err)
 	}
