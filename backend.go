@@ -10,13 +10,15 @@ import (
 	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/handlers"
+	"gatehouse/postgres"
 	"gatehouse/redis"
 	"gatehouse/throttle"
 )
 
 // database is what the commands need of the SQL database: the web layer's
 // store, the throttle's events (when there is no Redis), the admin
-// commands' list, and Close. *db.Store (SQLite) implements it.
+// commands' list, and Close. *db.Store (SQLite) and *postgres.Store
+// implement it.
 type database interface {
 	handlers.Store
 	throttle.Store
@@ -45,14 +47,20 @@ func isPostgres(dbArg string) bool {
 func openBackend(ctx context.Context, dbArg, redisURL string, mustExist bool, logger *slog.Logger) (*backend, error) {
 	b := &backend{}
 	if isPostgres(dbArg) {
-		return nil, errors.New("-db: PostgreSQL is not supported by this build")
+		s, err := postgres.Open(ctx, dbArg)
+		if err != nil {
+			return nil, err
+		}
+		b.db, b.desc = s, "postgres "+s.String()
+		b.Backend = handlers.Backend{Store: s, Sessions: s.SessionStore(), Throttle: s}
+	} else {
+		s, err := db.Open(ctx, dbArg, db.Options{MustExist: mustExist})
+		if err != nil {
+			return nil, err
+		}
+		b.db, b.desc = s, "sqlite "+dbArg
+		b.Backend = handlers.Backend{Store: s, Sessions: s.SessionStore(), Throttle: s}
 	}
-	s, err := db.Open(ctx, dbArg, db.Options{MustExist: mustExist})
-	if err != nil {
-		return nil, err
-	}
-	b.db, b.desc = s, "sqlite "+dbArg
-	b.Backend = handlers.Backend{Store: s, Sessions: s.SessionStore(), Throttle: s}
 	if redisURL == "" {
 		return b, nil
 	}

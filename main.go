@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return backup(ctx, args, getenv, stdout)
 	case "user":
 		return user(ctx, args, getenv, stdin, stdout, stderr)
+	case "copy":
+		return copyCommand(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		printHelp(stdout)
 		return nil
@@ -179,6 +181,9 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	if fs.NArg() != 1 {
 		return fmt.Errorf("usage: gatehouse backup -db SRC DEST")
 	}
+	if isPostgres(*path) {
+		return errors.New("backup copies an SQLite file; for PostgreSQL use pg_dump (pg_dump -Fc -f auth.dump DATABASE_URL) and keep the secret key file with it")
+	}
 	store, err := db.Open(ctx, *path, db.Options{MustExist: true})
 	if err != nil {
 		return err
@@ -200,6 +205,7 @@ Usage:
   gatehouse [serve] [flags]            run the web server (the default command)
   gatehouse backup -db SRC DEST        copy a live database consistently to DEST
   gatehouse user COMMAND -db FILE ...  manage accounts (see "user commands" below)
+  gatehouse copy -from FILE -to URL    move an SQLite database into an empty PostgreSQL one
   gatehouse help                       show this help
 
 Every flag -some-name can also be set with GATEHOUSE_SOME_NAME; a flag wins

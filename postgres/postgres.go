@@ -250,3 +250,6 @@ func duplicate(err error) error {
 	}
 	return err
 }
+
+// String names the database for logs and messages (never the password).
+func (s *Store) String() string { return s.where }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"gatehouse/db"
+	"gatehouse/postgres"
+)
+
+// copyCommand moves an SQLite database into an empty PostgreSQL one:
+// gatehouse copy -from auth.db -to postgres://… (product.md §14). Every
+// row goes, in one transaction, so accounts sign in with their passwords
+// and sessions keep working; the secret key file must go with it (-secret-key-file).
+func copyCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("copy", flag.ContinueOnError)
+	from := fs.String("from", "", "the SQLite file to copy (it must exist)")
+	to := fs.String("to", "", "the empty PostgreSQL database, postgres://USER:PASS@HOST:5432/NAME")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if *from == "" || *to == "" || fs.NArg() != 0 {
+		return errors.New("usage: gatehouse copy -from auth.db -to postgres://USER:PASS@HOST:5432/NAME")
+	}
+	if isPostgres(*from) || !isPostgres(*to) {
+		return errors.New("copy goes from an SQLite file (-from) to a postgres:// URL (-to)")
+	}
+	src, err := db.Open(ctx, *from, db.Options{MustExist: true})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := postgres.Open(ctx, *to)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+
+	tables := make([]postgres.ImportTable, len(db.ExportTables))
+	index := map[string]int{}
+	for i, t := range db.ExportTables {
+		tables[i] = postgres.ImportTable{Name: t.Name, Columns: t.Columns}
+		index[t.Name] = i
+	}
+	err = src.Export(ctx, func(t db.Table, row []any) error {
+		i := index[t.Name]
+		tables[i].Rows = append(tables[i].Rows, row)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := dst.Import(ctx, tables); errors.Is(err, postgres.ErrNotEmpty) {
+		return fmt.Errorf("%s already holds data (%v); copy only into an empty database", dst, err)
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "copied %s to %s: %d accounts, %d sessions, %d links\n", *from, dst,
+		len(tables[index["users"]].Rows), len(tables[index["user_sessions"]].Rows), len(tables[index["link_tokens"]].Rows))
+	return nil
+}

@@ -1,0 +1,305 @@
+package main
+
+// Tests of product.md §14: several Gatehouse instances on one PostgreSQL
+// database and one Redis behave as one. The instances are the real
+// program (run "serve") on their own loopback ports, each with its own
+// pools and clients, against a throwaway PostgreSQL cluster and
+// redis-server started by the tests.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/internal/pgtest"
+	"gatehouse/internal/redistest"
+	"gatehouse/postgres"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// cluster is several instances on one database (and Redis, when given).
+type cluster struct {
+	urls  []string
+	logs  []interface{ String() string }
+	stops []func()
+}
+
+// startCluster starts n instances on dbURL (and redisURL, when not
+// empty), believing X-Forwarded-For from loopback so a test can speak for
+// many client addresses, all with one secret key file.
+func startCluster(t *testing.T, n int, dbURL, redisURL string) *cluster {
+	t.Helper()
+	key := filepath.Join(t.TempDir(), "gatehouse.key")
+	c := &cluster{}
+	for range n {
+		args := []string{"serve", "-addr", "127.0.0.1:0", "-db", dbURL, "-secret-key-file", key, "-trusted-proxies", "127.0.0.1"}
+		if redisURL != "" {
+			args = append(args, "-redis-url", redisURL)
+		}
+		base, logs, stop := startWith(t, args)
+		c.urls = append(c.urls, base)
+		c.logs = append(c.logs, logs)
+		c.stops = append(c.stops, stop)
+		t.Cleanup(stop)
+	}
+	return c
+}
+
+// on returns a browser that sends every request to instance i, with the
+// cookies it already holds.
+func (b *browser) on(base string) *browser {
+	return &browser{t: b.t, base: base, c: b.c}
+}
+
+func TestTwoInstancesOnPostgresAndRedis(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{})
+	testTwoInstances(t, pgtest.URL(t), r.URL)
+}
+
+func TestTwoInstancesOnPostgres(t *testing.T) {
+	testTwoInstances(t, pgtest.URL(t), "")
+}
+
+// testTwoInstances: a session started on A works on B; sign-out on B
+// ends it on A; revocation and password change on one reach the other at
+// its next request; the throttle and the reset-mail cap are shared.
+func testTwoInstances(t *testing.T, dbURL, redisURL string) {
+	c := startCluster(t, 2, dbURL, redisURL)
+	a, b := c.urls[0], c.urls[1]
+	signup(t, a, "alice")
+
+	// A session from A works on B, and the other way.
+	onA := newBrowser(t, a)
+	if s := onA.signin("alice", cliPW); s != http.StatusSeeOther {
+		t.Fatalf("sign-in on A: %d", s)
+	}
+	onB := onA.on(b)
+	for i := range 6 {
+		via := onA
+		if i%2 == 1 {
+			via = onB
+		}
+		if s, body := via.do("GET", "/api/me", nil); s != http.StatusOK || !strings.Contains(body, `"username":"alice"`) {
+			t.Fatalf("request %d alternating A and B: %d %s", i, s, body)
+		}
+	}
+	// Sign-out on B ends it on A at once.
+	if s, _ := onB.do("POST", "/signout", url.Values{}); s != http.StatusSeeOther {
+		t.Fatal("sign-out on B")
+	}
+	old := newBrowser(t, a)
+	old.signin("alice", cliPW)
+	other := newBrowser(t, b)
+	other.signin("alice", cliPW)
+	old.do("GET", "/api/me", nil)
+	// "Sign out everywhere else" on B ends the session on A.
+	if s, _ := other.do("POST", "/account/sessions/revoke", url.Values{"id": {"others"}}); s != http.StatusSeeOther {
+		t.Fatal("revoke others on B")
+	}
+	if s, _ := old.do("GET", "/api/me", nil); s != http.StatusUnauthorized {
+		t.Errorf("a session revoked on B still answers on A: %d", s)
+	}
+	// A password change on A ends B's other sessions.
+	third := newBrowser(t, b)
+	third.signin("alice", cliPW)
+	if s, _ := other.on(a).do("POST", "/account/password", url.Values{"current_password": {cliPW},
+		"new_password": {"another long password"}, "new_password_confirm": {"another long password"}}); s != http.StatusSeeOther {
+		t.Fatal("password change on A")
+	}
+	if s, _ := third.do("GET", "/api/me", nil); s != http.StatusUnauthorized {
+		t.Errorf("a session on B survived a password change on A: %d", s)
+	}
+
+	// The throttle is shared: five failures on each, the 11th refused on
+	// either.
+	fail := func(base string, i int) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+"/signin", strings.NewReader(url.Values{"username": {"alice"}, "password": {"wrong"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i+1))
+		resp, err := noRedirects().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 10 {
+		base := a
+		if i%2 == 1 {
+			base = b
+		}
+		if s := fail(base, i); s != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i+1, s)
+		}
+	}
+	for _, base := range []string{a, b} {
+		if s := fail(base, 50); s != http.StatusTooManyRequests {
+			t.Errorf("11th failure on %s: %d, want 429", base, s)
+		}
+	}
+
+	// The reset-mail cap is shared: three mails an hour for one address,
+	// whichever instance is asked (without SMTP, each mail is logged).
+	for i := range 4 {
+		base := []string{a, b}[i%2]
+		resp, err := http.PostForm(base+"/forgot", url.Values{"email": {"alice@example.com"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	time.Sleep(500 * time.Millisecond) // mail is sent in the background
+	mails := 0
+	for _, l := range c.logs {
+		mails += strings.Count(l.String(), `subject="Reset your password"`)
+	}
+	if mails != 3 {
+		t.Errorf("%d reset mails for 4 requests across the instances, want 3", mails)
+	}
+}
+
+// 200 concurrent sign-ups split across two instances: 200 accounts, zero
+// errors.
+func TestConcurrentSignupsAcrossInstances(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{})
+	dbURL := pgtest.URL(t)
+	c := startCluster(t, 2, dbURL, r.URL)
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 200 {
+		wg.Go(func() {
+			base := c.urls[i%2]
+			name := fmt.Sprintf("user%03d", i)
+			req, _ := http.NewRequest("POST", base+"/signup", strings.NewReader(url.Values{"username": {name}, "email": {name + "@example.com"},
+				"password": {cliPW}, "password_confirm": {cliPW}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i%250+1))
+			resp, err := noRedirects().Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther {
+				errs <- fmt.Errorf("%s: %d", name, resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	s, err := postgres.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.CountUsers(context.Background()); err != nil || n != 200 {
+		t.Errorf("%d accounts, %v; want 200", n, err)
+	}
+}
+
+// /healthz answers 503 while Redis does not answer, and 200 again when it
+// is back; sessions in Redis survive (they are Redis's to keep).
+func TestHealthzFollowsRedis(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{})
+	c := startCluster(t, 1, pgtest.URL(t), r.URL)
+	health := func() int {
+		resp, err := http.Get(c.urls[0] + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := health(); s != http.StatusOK {
+		t.Fatalf("healthz with Redis up: %d", s)
+	}
+	r.Stop(t)
+	if s := health(); s != http.StatusServiceUnavailable {
+		t.Errorf("healthz with Redis stopped: %d, want 503", s)
+	}
+	r.Restart(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for health() != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("healthz did not come back to 200 after Redis returned")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Two instances starting at the same moment on an empty database both
+// come up (the migrations run under an advisory lock).
+func TestInstancesStartTogetherOnAnEmptyDatabase(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	key := filepath.Join(t.TempDir(), "gatehouse.key")
+	var wg sync.WaitGroup
+	urls := make([]string, 2)
+	for i := range 2 {
+		wg.Go(func() {
+			base, _, stop := startWith(t, []string{"serve", "-addr", "127.0.0.1:0", "-db", dbURL, "-secret-key-file", key})
+			t.Cleanup(stop)
+			urls[i] = base
+		})
+	}
+	wg.Wait()
+	signup(t, urls[0], "alice")
+	if s := signinStatus(t, urls[1], "alice"); s != http.StatusSeeOther {
+		t.Errorf("sign-in on the other instance: %d", s)
+	}
+}
+
+// gatehouse copy moves an SQLite database, every row, into an empty
+// PostgreSQL database: accounts sign in with their passwords and existing
+// sessions keep working; a second copy into the same database is refused
+// with one line; backup refuses PostgreSQL with a pointer to pg_dump.
+func TestCopySQLiteToPostgres(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "auth.db")
+	base, stop := startServe(t, path)
+	signup(t, base, "alice")
+	signup(t, base, "bob")
+	kept := newBrowser(t, base)
+	kept.signin("bob", cliPW)
+	if s, _ := kept.do("GET", "/api/me", nil); s != http.StatusOK {
+		t.Fatal("bob's session before the copy")
+	}
+	stop()
+
+	dbURL := pgtest.URL(t)
+	var out strings.Builder
+	if err := run(context.Background(), []string{"copy", "-from", path, "-to", dbURL}, env(nil), nil, &out, &out); err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if !strings.Contains(out.String(), "2 accounts") {
+		t.Errorf("copy said %q", out.String())
+	}
+	err := run(context.Background(), []string{"copy", "-from", path, "-to", dbURL}, env(nil), nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "copy only into an empty database") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("second copy: %v, want one line refusing a database that is not empty", err)
+	}
+	err = run(context.Background(), []string{"backup", "-db", dbURL, filepath.Join(dir, "b.db")}, env(nil), nil, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "pg_dump") {
+		t.Errorf("backup of PostgreSQL: %v, want a pointer to pg_dump", err)
+	}
+
+	c := startCluster(t, 1, dbURL, "")
+	if s := signinStatus(t, c.urls[0], "alice"); s != http.StatusSeeOther {
+		t.Errorf("alice signs in on PostgreSQL: %d", s)
+	}
+	if s, body := kept.on(c.urls[0]).do("GET", "/api/me", nil); s != http.StatusOK || !strings.Contains(body, `"username":"bob"`) {
+		t.Errorf("bob's session after the copy: %d %s", s, body)
+	}
+	signup(t, c.urls[0], "carol") // new ids do not collide with copied ones
+}
