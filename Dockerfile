@@ -1,5 +1,6 @@
 # Gatehouse: build with cgo (go-sqlite3), run as a non-root user with the
-# database on a volume.
+# database (and its secret key, auth.db.key) on a volume; /keys is for a key
+# shared by several instances (compose.yaml).
 #   docker build -t gatehouse .
 #   docker run -p 8080:8080 -v gatehouse-data:/data gatehouse
 
@@ -15,8 +16,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --no-log-init --user-group --home-dir /data --shell /usr/sbin/nologin gatehouse \
- && mkdir -p /data \
- && chown gatehouse:gatehouse /data
+ && mkdir -p /data /keys \
+ && chown gatehouse:gatehouse /data /keys
 COPY --from=build /out/gatehouse /usr/local/bin/gatehouse
 USER gatehouse
 ENV GATEHOUSE_DB=/data/auth.db \

@@ -67,7 +67,7 @@ type serveConfig struct {
 func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.Addr, "addr", ":8080", "address to listen on, host:port")
-	fs.StringVar(&c.DB, "db", "auth.db", "SQLite database file (created if missing)")
+	fs.StringVar(&c.DB, "db", "auth.db", "SQLite database file (created if missing), or postgres://USER:PASS@HOST:5432/NAME")
 	fs.StringVar(&c.BaseURL, "base-url", "", "public URL, e.g. https://auth.example.com (https makes cookies Secure; used for links in mail)")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", 720*time.Hour, "absolute lifetime of a session")
 	fs.DurationVar(&c.SessionIdle, "session-idle", 168*time.Hour, "a session unused this long ends")
