@@ -165,6 +165,24 @@ func testTwoInstances(t *testing.T, dbURL, redisURL string) {
 	if mails != 3 {
 		t.Errorf("%d reset mails for 4 requests across the instances, want 3", mails)
 	}
+
+	// An admin command with the same settings reaches the sessions,
+	// wherever they live.
+	last := newBrowser(t, a)
+	if s := last.signin("alice@example.com", "another long password"); s != http.StatusSeeOther {
+		t.Fatalf("sign-in after the window: %d", s)
+	}
+	args := []string{"user", "signout", "-db", dbURL}
+	if redisURL != "" {
+		args = append(args, "-redis-url", redisURL)
+	}
+	var out strings.Builder
+	if err := run(context.Background(), append(args, "alice"), env(nil), nil, &out, &out); err != nil {
+		t.Fatalf("user signout: %v", err)
+	}
+	if s, _ := last.on(b).do("GET", "/api/me", nil); s != http.StatusUnauthorized {
+		t.Errorf("after gatehouse user signout: %d, want 401", s)
+	}
 }
 
 // 200 concurrent sign-ups split across two instances: 200 accounts, zero
