@@ -20,6 +20,7 @@ import (
 
 	"gatehouse/db"
 	"gatehouse/handlers"
+	"gatehouse/logbuf"
 	"gatehouse/mail"
 	"gatehouse/password"
 	"gatehouse/secretkey"
@@ -87,6 +88,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	// Request lines are batched (at most logbuf.Every late); events and
+	// warnings go out at once.
+	requests := logbuf.New(stderr)
+	defer requests.Close()
 	sender, err := mail.New(mailCfg, logger)
 	if err != nil {
 		return err
@@ -124,6 +129,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		SessionIdle:     cfg.SessionIdle,
 		TrustedProxies:  proxies,
 		Logger:          logger,
+		RequestLog:      slog.New(slog.NewTextHandler(requests, nil)),
 		Mail:            sender,
 		HashWait:        writeTimeout * 2 / 3,
 		ThrottleKey:     key.Derive("throttle"),

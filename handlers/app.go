@@ -73,6 +73,10 @@ type Config struct {
 	SessionIdle     time.Duration // a session unused this long ends
 	TrustedProxies  []string      // addresses/CIDRs whose X-Forwarded-For is believed
 	Logger          *slog.Logger
+	// RequestLog writes the one line per request; nil is Logger. The
+	// server gives it a batching writer (package logbuf), so a busy
+	// server does not make a write per request.
+	RequestLog *slog.Logger
 	// Now is the clock of the throttle and of stored times; nil is
 	// time.Now. Tests move it to let a window pass.
 	Now func() time.Time
@@ -93,6 +97,7 @@ type Config struct {
 type App struct {
 	cfg        Config
 	log        *slog.Logger
+	reqLog     *slog.Logger
 	store      Store
 	backend    Backend
 	accounts   *account.Service
@@ -114,6 +119,9 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RequestLog == nil {
+		cfg.RequestLog = cfg.Logger
+	}
 	if cfg.HashWait <= 0 {
 		cfg.HashWait = defaultHashWait
 	}
@@ -130,6 +138,7 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 	a := &App{
 		cfg:     cfg,
 		log:     cfg.Logger,
+		reqLog:  cfg.RequestLog,
 		store:   b.Store,
 		backend: b,
 		accounts: account.New(account.Config{
