@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -107,10 +108,14 @@ func TestSigninFlood(t *testing.T) {
 	if counts[401]+counts[429]+counts[503] != n {
 		t.Fatalf("answers %v: want only 401, 429 and 503", counts)
 	}
-	// The real account took exactly 10 failures; the made-up ones one each.
-	// A 503 was never checked: then fewer.
-	if want := 10 + n/2; counts[401] != want && (counts[503] == 0 || counts[401] > want) {
-		t.Errorf("%d answers were 401 (and %d were 503), want %d (10 for the real account, one per made-up one)", counts[401], counts[503], want)
+	// The real account took 10 failures, and at most one more per hashing
+	// slot (product.md §6: parallel guesses pass the limit by at most the
+	// number of slots, one per core); the made-up ones one each. A 503 was
+	// never checked: then fewer.
+	want, slots := 10+n/2, runtime.NumCPU()
+	if (counts[401] < want || counts[401] > want+slots) && (counts[503] == 0 || counts[401] > want+slots) {
+		t.Errorf("%d answers were 401 (and %d were 503), want %d to %d (10 to %d for the real account, one per made-up one)",
+			counts[401], counts[503], want, want+slots, 10+slots)
 	}
 	if peak >= 256<<20 {
 		t.Fatalf("peak memory %d MiB, want under 256 MiB", peak>>20)
