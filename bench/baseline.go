@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -92,24 +93,36 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // serveCeiling is the cheapest server there is for a response of the
-// page's size: net/http, no router, no log, a byte slice written as it
-// is. What wrk gets from it is the generator's ceiling (see
-// maxBaseOfCeiling). The bench re-runs this binary with -ceiling-addr.
+// page's size: net/http with no timeouts (each costs a deadline per
+// request), no router, no log, a byte slice written as it is. What wrk
+// gets from it is the generator's ceiling (see maxBaseOfCeiling): the
+// cheaper this server, the higher and the stricter the ceiling. The bench
+// re-runs this binary with -ceiling-addr.
 func serveCeiling(addr, bodyFile string) error {
 	body, err := os.ReadFile(bodyFile)
 	if err != nil {
 		return err
 	}
+	// Framed as Gin's c.Data frames the page: with Content-Length (without
+	// it, net/http chunks a body over 2 KiB).
+	length := []string{strconv.Itoa(len(body))}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			w.Write([]byte("ok"))
 			return
 		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header()["Content-Type"] = htmlType
+		w.Header()["Content-Length"] = length
 		w.Write(body)
 	})
-	return listen(addr, h, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return (&http.Server{Handler: h}).Serve(ln)
 }
+
+var htmlType = []string{"text/html; charset=utf-8"}
 
 // listen serves h on addr with the http.Server settings of `gatehouse
 // serve` (main.go), so that the servers differ in their handlers only.

@@ -56,7 +56,7 @@ func main() {
 	flag.Int64Var(&o.users, "users", 0, "users and sessions in the large database (default 1000000, 20000 with -quick)")
 	flag.IntVar(&o.starts, "starts", 0, "cold starts to measure (default 7, 3 with -quick)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, logs)")
-	flag.StringVar(&o.only, "only", "", "run only these steps, comma-separated: cold,page,signin,signups,flood,scale (flood needs signups)")
+	flag.StringVar(&o.only, "only", "", "run only these steps, comma-separated: cold,page,signin,signups,flood,scale,unbuilt (flood needs signups)")
 	baselineAddr := flag.String("baseline-addr", "", "internal: serve the baseline on this address")
 	baselineData := flag.String("baseline-data", "", "internal: the baseline's template data (JSON)")
 	ceilingAddr := flag.String("ceiling-addr", "", "internal: serve the generator's ceiling on this address")

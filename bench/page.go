@@ -262,7 +262,8 @@ func (b *bench) dashboard(ctx context.Context) error {
 	b.rep.info("baseline GET /dashboard throughput", med(rr.base, wrkResult.rps), "req/s",
 		fmt.Sprintf("bare Gin + same template + request log; %s", cpuNote(rr.base)))
 	b.rep.info("Gatehouse signed-in GET /dashboard throughput", med(rr.gh, wrkResult.rps), "req/s",
-		fmt.Sprintf("%d B body, %s; %s", len(ghBody), same, cpuNote(rr.gh)))
+		fmt.Sprintf("%d B body, %s; %s; %.3f of the ceiling", len(ghBody), same, cpuNote(rr.gh),
+			med(rr.gh, wrkResult.rps)/med(rr.ceiling, wrkResult.rps)))
 	b.rep.info("baseline latency p50 / p99", med(rr.base, msOf(func(w wrkResult) time.Duration { return w.P50 })), "ms",
 		fmt.Sprintf("p99 %.2f ms", med(rr.base, msOf(func(w wrkResult) time.Duration { return w.P99 }))))
 	b.rep.info("Gatehouse latency p50 / p99", med(rr.gh, msOf(func(w wrkResult) time.Duration { return w.P50 })), "ms",
