@@ -7,8 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,18 +32,11 @@ func newTransport(conns int) *http.Transport {
 // noRedirect keeps 303s as answers: a sign-in's success is its 303.
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// loadResult is what one closed-loop run measured.
+// loadResult is what the data-growth step measured on one side.
 type loadResult struct {
 	Requests  int
-	Errors    int
-	Bytes     int64 // body bytes of the last good answer
-	Elapsed   time.Duration
 	Latencies []time.Duration
-	ServerCPU time.Duration // CPU the server process used during the run
-	ClientCPU time.Duration // CPU this process (the load generator) used
 }
-
-func (l loadResult) rps() float64 { return float64(l.Requests) / l.Elapsed.Seconds() }
 
 // percentile of the latencies, which must be sorted.
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -56,81 +49,10 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func (l *loadResult) add(o loadResult) {
 	l.Requests += o.Requests
-	l.Errors += o.Errors
-	l.Bytes = o.Bytes
-	l.Elapsed += o.Elapsed
 	l.Latencies = append(l.Latencies, o.Latencies...)
-	l.ServerCPU += o.ServerCPU
-	l.ClientCPU += o.ClientCPU
 }
 
 func (l *loadResult) sort() { slices.Sort(l.Latencies) }
-
-// getLoad runs `workers` clients in a closed loop (each sends its next
-// request when the previous answer is read) for d against one URL. cookie
-// picks the session cookie of request n.
-func getLoad(client *http.Client, pid int, target string, workers int, d time.Duration, cookie func(n int64) string) loadResult {
-	return closedLoop(client, pid, workers, d, http.StatusOK, func(n int64) *http.Request {
-		req, _ := http.NewRequest(http.MethodGet, target, nil)
-		if cookie != nil {
-			req.Header.Set("Cookie", "session="+cookie(n))
-		}
-		return req
-	})
-}
-
-// closedLoop runs `workers` clients, each sending its next request (made
-// by mk) when the previous answer is read, for d. want is the status of a
-// good answer; the server's CPU time is read from /proc around the run.
-func closedLoop(client *http.Client, pid int, workers int, d time.Duration, want int, mk func(n int64) *http.Request) loadResult {
-	var (
-		next    atomic.Int64
-		mu      sync.Mutex
-		total   loadResult
-		wg      sync.WaitGroup
-		cpu0, _ = cpuTime(pid)
-		own0, _ = cpuTime(os.Getpid())
-		start   = time.Now()
-		stop    = start.Add(d)
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine loadResult
-			mine.Latencies = make([]time.Duration, 0, 1<<14)
-			for time.Now().Before(stop) {
-				req := mk(next.Add(1))
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					mine.Errors++
-					continue
-				}
-				n, err := io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				lat := time.Since(t0)
-				if err != nil || resp.StatusCode != want {
-					mine.Errors++
-					continue
-				}
-				mine.Requests++
-				mine.Bytes = n
-				mine.Latencies = append(mine.Latencies, lat)
-			}
-			mu.Lock()
-			total.add(mine)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	total.Elapsed = time.Since(start)
-	cpu1, _ := cpuTime(pid)
-	own1, _ := cpuTime(os.Getpid())
-	total.ServerCPU = cpu1 - cpu0
-	total.ClientCPU = own1 - own0
-	return total
-}
 
 // postForm sends one form and returns the status (0 on a transport error);
 // headers are pairs of name, value.
@@ -206,4 +128,99 @@ func describe(statuses map[int]int, errs []error) string {
 		parts = append(parts, fmt.Sprintf("%d transport errors (first: %v)", len(errs), errs[0]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// formResult is what one closed-loop run of form posts got.
+type formResult struct {
+	OK        int         // 303 answers
+	Statuses  map[int]int // every answer, by status
+	Errs      []error     // transport errors
+	Elapsed   time.Duration
+	Latencies []time.Duration // of the 303s
+	ServerCPU time.Duration
+}
+
+func (f formResult) rps() float64 {
+	if f.Elapsed <= 0 {
+		return 0
+	}
+	return float64(f.OK) / f.Elapsed.Seconds()
+}
+
+func (f formResult) refusedOrFailed() int {
+	n := len(f.Errs)
+	for code, c := range f.Statuses {
+		if code != http.StatusSeeOther {
+			n += c
+		}
+	}
+	return n
+}
+
+func (f *formResult) add(o formResult) {
+	f.OK += o.OK
+	if f.Statuses == nil {
+		f.Statuses = map[int]int{}
+	}
+	for k, v := range o.Statuses {
+		f.Statuses[k] += v
+	}
+	f.Errs = append(f.Errs, o.Errs...)
+	f.Elapsed += o.Elapsed
+	f.Latencies = append(f.Latencies, o.Latencies...)
+	f.ServerCPU += o.ServerCPU
+}
+
+func (f *formResult) sort() { slices.Sort(f.Latencies) }
+
+// formLoop runs `workers` clients for d, each sending its next form (made
+// by mk for worker w, request n) when the previous answer is read. A
+// refused client (429 or 503) waits for its Retry-After, as a person
+// would, or until the round ends. Every request started counts, however
+// late it ends; the run lasts until the last one has ended.
+func formLoop(client *http.Client, pid, workers int, d time.Duration, mk func(w int, n int64) *http.Request) formResult {
+	var (
+		next  atomic.Int64
+		mu    sync.Mutex
+		total = formResult{Statuses: map[int]int{}}
+		wg    sync.WaitGroup
+		cpu0  time.Duration
+	)
+	cpu0, _ = cpuTime(pid)
+	start := time.Now()
+	stop := start.Add(d)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := formResult{Statuses: map[int]int{}}
+			for time.Now().Before(stop) {
+				t0 := time.Now()
+				resp, err := client.Do(mk(w, next.Add(1)))
+				if err != nil {
+					mine.Errs = append(mine.Errs, err)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mine.Statuses[resp.StatusCode]++
+				switch resp.StatusCode {
+				case http.StatusSeeOther:
+					mine.OK++
+					mine.Latencies = append(mine.Latencies, time.Since(t0))
+				case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+					wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+					time.Sleep(min(time.Until(stop), time.Duration(max(wait, 1))*time.Second))
+				}
+			}
+			mu.Lock()
+			total.add(mine)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	total.Elapsed = time.Since(start)
+	cpu1, _ := cpuTime(pid)
+	total.ServerCPU = cpu1 - cpu0
+	return total
 }

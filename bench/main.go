@@ -4,9 +4,12 @@
 // It builds nothing by hand: it compiles the server with go build into a
 // temporary directory, runs it as a child process on a temporary database
 // (so its memory and CPU can be read from /proc), runs this same binary as
-// the baseline (a bare Gin handler rendering the same dashboard HTML), and
-// measures both over HTTP on loopback with the same client, in one run.
-// See docs/PERFORMANCE.md for what each figure means.
+// the baseline (a bare Gin handler rendering the same dashboard HTML) and
+// as the generator's ceiling (a static body of the same size), and loads
+// the three with wrk in alternating rounds, in one run. The sign-in,
+// sign-up and data-growth steps, bound by argon2id or measured by one
+// client, use a Go client. See docs/PERFORMANCE.md for what each figure
+// means and the rules under which the page ratio is refused.
 package main
 
 import (
@@ -32,26 +35,44 @@ type options struct {
 	starts   int           // cold starts measured
 	keep     bool
 	only     string // comma-separated step keys; empty runs all
+
+	wrkThreads int
+	wrkConns   int
+	wrkDur     time.Duration // one wrk round of the page comparison
+	cpuProfile string        // CPU profile of Gatehouse under wrk, written here
 }
 
 func main() {
 	var o options
 	flag.BoolVar(&o.quick, "quick", false, "short rounds and a 20,000-user large database, for trying it out")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
-	flag.IntVar(&o.conc, "conc", 16, "concurrent keep-alive clients in the throughput runs")
-	flag.DurationVar(&o.dur, "dur", 0, "length of one measured round (default 2s, 1s with -quick)")
-	flag.IntVar(&o.rounds, "rounds", 0, "interleaved rounds per comparison (default 7, 3 with -quick)")
+	flag.IntVar(&o.conc, "conc", 16, "concurrent clients signing in, and signing up, in the sign-in step (product.md §9 says 16)")
+	flag.DurationVar(&o.dur, "dur", 0, "length of one measured round of the sign-in and data-growth steps (default 2s, 1s with -quick)")
+	flag.IntVar(&o.rounds, "rounds", 0, "interleaved rounds per comparison, at least 3 (default 7 for the sign-in and data-growth steps and 5 for the page, 3 with -quick)")
+	flag.IntVar(&o.wrkThreads, "wrk-threads", 2, "wrk threads (-t) in the page comparison")
+	flag.IntVar(&o.wrkConns, "wrk-conns", 64, "wrk connections (-c) in the page comparison")
+	flag.DurationVar(&o.wrkDur, "wrk-dur", 0, "length of one wrk round in the page comparison, whole seconds (default 5s, 2s with -quick)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the Gatehouse server under wrk on the signed-in dashboard to this file (one more round after the measured ones; needs the page step)")
 	flag.Int64Var(&o.users, "users", 0, "users and sessions in the large database (default 1000000, 20000 with -quick)")
 	flag.IntVar(&o.starts, "starts", 0, "cold starts to measure (default 7, 3 with -quick)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, logs)")
-	flag.StringVar(&o.only, "only", "", "run only these steps, comma-separated: cold,page,signin,signups,flood,scale (flood needs signups)")
+	flag.StringVar(&o.only, "only", "", "run only these steps, comma-separated: cold,page,signin,signups,flood,scale,unbuilt (flood needs signups)")
 	baselineAddr := flag.String("baseline-addr", "", "internal: serve the baseline on this address")
 	baselineData := flag.String("baseline-data", "", "internal: the baseline's template data (JSON)")
+	ceilingAddr := flag.String("ceiling-addr", "", "internal: serve the generator's ceiling on this address")
+	ceilingBody := flag.String("ceiling-body", "", "internal: the file whose bytes the ceiling serves")
 	flag.Parse()
 
 	if *baselineAddr != "" {
 		if err := serveBaseline(*baselineAddr, *baselineData); err != nil {
 			fmt.Fprintln(os.Stderr, "baseline:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *ceilingAddr != "" {
+		if err := serveCeiling(*ceilingAddr, *ceilingBody); err != nil {
+			fmt.Fprintln(os.Stderr, "ceiling:", err)
 			os.Exit(1)
 		}
 		return
@@ -65,8 +86,15 @@ func main() {
 	// verdicts take the median pair, so more pairs ride out bursts of other
 	// work on a shared machine.
 	def(&o.dur, 2*time.Second, time.Second)
-	if o.rounds == 0 {
-		o.rounds = pick(o.quick, 3, 7)
+	def(&o.wrkDur, 5*time.Second, 2*time.Second)
+	o.wrkDur = max(time.Second, o.wrkDur.Round(time.Second)) // wrk takes whole seconds
+	if o.cpuProfile != "" && o.only != "" && !slices.Contains(strings.Split(o.only, ","), "page") {
+		fmt.Fprintln(os.Stderr, "bench: -cpuprofile profiles the page step: add page to -only")
+		os.Exit(2)
+	}
+	if o.rounds != 0 && o.rounds < 3 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds must be at least 3: every figure is a median of rounds")
+		os.Exit(2)
 	}
 	if o.users == 0 {
 		o.users = pick[int64](o.quick, 20000, 1000000)
@@ -131,7 +159,13 @@ func run(ctx context.Context, o options) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{o: o, dir: dir, bin: bin, self: self, rep: rep}
+	b := &bench{o: o, dir: dir, bin: bin, mainBin: bin, self: self, rep: rep}
+	if o.cpuProfile != "" {
+		logf("building gatehouse with the profiling hook")
+		if b.mainBin, err = buildProfiling(root, dir); err != nil {
+			return nil, err
+		}
+	}
 
 	defer b.stopAll()
 	for _, s := range b.steps() {
@@ -140,6 +174,10 @@ func run(ctx context.Context, o options) (*report, error) {
 		}
 		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), s.key) {
 			continue
+		}
+		b.o.rounds = o.rounds
+		if b.o.rounds == 0 {
+			b.o.rounds = pick(o.quick, 3, s.rounds)
 		}
 		logf("%s", s.name)
 		if err := s.fn(ctx); err != nil {
@@ -153,6 +191,7 @@ func run(ctx context.Context, o options) (*report, error) {
 
 type step struct {
 	key, name string
+	rounds    int // rounds of a full run, unless -rounds or -quick says
 	fn        func(context.Context) error
 }
 
@@ -160,12 +199,13 @@ type step struct {
 // signs in to the accounts the sign-up step made.
 func (b *bench) steps() []step {
 	return []step{
-		{"cold", "cold start and idle memory", b.coldStart},
-		{"page", "signed-in page against the baseline", b.dashboard},
-		{"signin", "sign-in against raw argon2id", b.signinRate},
-		{"signups", "500 concurrent sign-ups", b.signups},
-		{"flood", "1,000 concurrent sign-ins", b.signinFlood},
-		{"scale", "page latency as data grows", b.scale},
+		{"cold", "cold start and idle memory", 0, b.coldStart},
+		{"page", "signed-in page against the baseline, under wrk", 5, b.dashboard},
+		{"signin", "sign-in and sign-up against raw argon2id", 7, b.signinRate},
+		{"signups", "500 concurrent sign-ups", 0, b.signups},
+		{"flood", "1,000 concurrent sign-ins", 0, b.signinFlood},
+		{"scale", "page latency as data grows", 7, b.scale},
+		{"unbuilt", "targets of features not built yet", 0, b.unbuilt},
 	}
 }
 

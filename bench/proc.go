@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -33,13 +35,45 @@ func moduleRoot() (string, error) {
 // buildGatehouse compiles the server exactly as a user would, into dir.
 func buildGatehouse(root, dir string) (string, error) {
 	bin := filepath.Join(dir, "gatehouse")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
+	return bin, goBuild(root, bin)
+}
+
+//go:embed cpuprofile_hook.go
+var cpuprofileHook string
+
+// buildProfiling compiles the server with cpuprofile_hook.go added to its
+// package main through an overlay: nothing in the repository changes, and
+// the hook sleeps unless the environment asks for it.
+func buildProfiling(root, dir string) (string, error) {
+	src := filepath.Join(dir, "cpuprofile_hook.go")
+	// Without the build constraint that keeps it out of the bench.
+	hook := strings.Replace(cpuprofileHook, "//go:build ignore\n", "", 1)
+	if err := os.WriteFile(src, []byte(hook), 0o644); err != nil {
+		return "", err
+	}
+	overlay, err := json.Marshal(map[string]map[string]string{
+		"Replace": {filepath.Join(root, "zz_bench_cpuprofile_hook.go"): src},
+	})
+	if err != nil {
+		return "", err
+	}
+	ov := filepath.Join(dir, "overlay.json")
+	if err := os.WriteFile(ov, overlay, 0o644); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "gatehouse-profiling")
+	return bin, goBuild(root, bin, "-overlay", ov)
+}
+
+func goBuild(root, bin string, flags ...string) error {
+	args := append(append([]string{"build"}, flags...), "-o", bin, ".")
+	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build: %w", err)
+		return fmt.Errorf("go build: %w", err)
 	}
-	return bin, nil
+	return nil
 }
 
 // process is a server running as a child process, so its memory and CPU
@@ -50,6 +84,7 @@ type process struct {
 	started time.Time // just before exec
 	ready   time.Duration
 	logPath string
+	profile string // where the profiling hook writes, if the binary has it
 }
 
 // freePort asks the kernel for a free loopback port. Another program could

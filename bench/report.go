@@ -18,16 +18,39 @@ type row struct {
 	Target string  `json:"target,omitempty"`
 	Pass   bool    `json:"pass"`
 	Note   string  `json:"note,omitempty"`
+	// NoValue: the figure was not taken (a measurement failed, or the
+	// bench refused to compute it); the row fails.
+	NoValue bool `json:"no_value,omitempty"`
+	// NA: the figure cannot be taken from this build (the feature it
+	// measures does not exist yet); the row neither passes nor fails.
+	NA     bool `json:"not_applicable,omitempty"`
 	hasTgt bool
+}
+
+// roundRow is one round of a load comparison: one side's figures and the
+// CPU each process used, as percentages of the whole machine.
+type roundRow struct {
+	Step        string  `json:"step"`
+	Round       int     `json:"round"`
+	Side        string  `json:"side"`
+	RPS         float64 `json:"rps"`
+	P50         float64 `json:"p50_ms"`
+	P99         float64 `json:"p99_ms"`
+	Gen         float64 `json:"generator_cpu_pct"`
+	Server      float64 `json:"server_cpu_pct"`
+	Other       float64 `json:"other_cpu_pct"`
+	ServerUs    float64 `json:"server_cpu_us_per_request"`
+	BytesPerReq int64   `json:"bytes_per_request"`
 }
 
 // report collects the rows and the run's circumstances.
 type report struct {
-	Machine  machine `json:"machine"`
-	Command  string  `json:"command"`
-	Rows     []row   `json:"rows"`
-	AllPass  bool    `json:"all_pass"`
-	Duration string  `json:"duration"`
+	Machine  machine    `json:"machine"`
+	Command  string     `json:"command"`
+	Rows     []row      `json:"rows"`
+	Rounds   []roundRow `json:"rounds,omitempty"`
+	AllPass  bool       `json:"all_pass"`
+	Duration string     `json:"duration"`
 }
 
 type machine struct {
@@ -66,8 +89,23 @@ func (r *report) exactly(name string, v float64, unit string, want float64, note
 
 // failed adds a row for a measurement that could not be taken.
 func (r *report) failed(name string, err error) {
-	r.Rows = append(r.Rows, row{Name: name, Target: "measured", Pass: false, Note: "error: " + oneLine(err.Error()), hasTgt: true})
+	r.Rows = append(r.Rows, row{Name: name, Target: "measured", Pass: false, NoValue: true, Note: "error: " + oneLine(err.Error()), hasTgt: true})
 }
+
+// refused adds a target row without a figure: the bench measured, but
+// what it measured cannot support the figure (the note says why). It
+// fails: a target is not met by a figure nobody can trust.
+func (r *report) refused(name, target, note string) {
+	r.Rows = append(r.Rows, row{Name: name, Target: target, Pass: false, NoValue: true, Note: oneLine(note), hasTgt: true})
+}
+
+// notApplicable adds a target that this build has nothing to measure for.
+func (r *report) notApplicable(name, target, note string) {
+	r.Rows = append(r.Rows, row{Name: name, Target: target, Pass: true, NoValue: true, NA: true, Note: note, hasTgt: true})
+}
+
+// round adds a line to the rounds table.
+func (r *report) round(x roundRow) { r.Rounds = append(r.Rounds, x) }
 
 // oneLine keeps a table cell on one line: a server's log tail in an error
 // becomes its lines joined by " / ", cut to a readable length.
@@ -123,17 +161,27 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "| # | measure | value | target | result | note |\n|---|---|---:|---|---|---|\n")
 	for i, x := range r.Rows {
 		res := ""
-		if x.hasTgt {
+		switch {
+		case x.NA:
+			res = "n/a"
+		case x.hasTgt && x.Pass:
+			res = "pass"
+		case x.hasTgt:
 			res = "FAIL"
-			if x.Pass {
-				res = "pass"
-			}
 		}
 		val := num(x.Value) + " " + x.Unit
-		if x.Target == "measured" {
+		if x.NoValue {
 			val = "—"
 		}
 		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s |\n", i+1, x.Name, strings.TrimSpace(val), x.Target, res, x.Note)
+	}
+	if len(r.Rounds) > 0 {
+		fmt.Fprintf(w, "\nRounds (CPU as %% of the whole machine: user+system time over wall time × CPUs; other = the machine's busy time charged to neither: other programs, interrupts, kernel threads):\n\n")
+		fmt.Fprintf(w, "| step | round | side | req/s | p50 ms | p99 ms | generator CPU | server CPU | other CPU | server µs/req | bytes/req |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, x := range r.Rounds {
+			fmt.Fprintf(w, "| %s | %d | %s | %.0f | %.2f | %.2f | %.0f%% | %.0f%% | %.0f%% | %.1f | %d |\n",
+				x.Step, x.Round, x.Side, x.RPS, x.P50, x.P99, x.Gen, x.Server, x.Other, x.ServerUs, x.BytesPerReq)
+		}
 	}
 	verdict := "every target passed"
 	if !r.allPass() {

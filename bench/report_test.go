@@ -47,3 +47,29 @@ func TestFailedRowIsOneLine(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+func TestRefusedAndNotApplicableRows(t *testing.T) {
+	var r report
+	r.notApplicable("forward-auth", ">= 0.5", "no such route")
+	if !r.allPass() {
+		t.Error("an n/a row failed the run")
+	}
+	r.refused("page ratio", ">= 0.5", "no ratio: wrk used 60% of the machine")
+	r.round(roundRow{Step: "page", Round: 1, Side: "baseline", RPS: 45000, P50: 1.2, P99: 5.7, Gen: 31, Server: 60, Other: 2, ServerUs: 26.4, BytesPerReq: 3009})
+	var b strings.Builder
+	r.print(&b)
+	out := b.String()
+	for _, want := range []string{
+		"| 1 | forward-auth | — | >= 0.5 | n/a | no such route |",
+		"| 2 | page ratio | — | >= 0.5 | FAIL | no ratio: wrk used 60% of the machine |",
+		"| page | 1 | baseline | 45000 | 1.20 | 5.70 | 31% | 60% | 2% | 26.4 | 3009 |",
+		"SOME TARGETS FAILED",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if r.allPass() {
+		t.Error("a refused figure passed")
+	}
+}
