@@ -40,6 +40,7 @@ type options struct {
 	wrkConns   int
 	wrkDur     time.Duration // one wrk round of the page comparison
 	cpuProfile string        // CPU profile of Gatehouse under wrk, written here
+	backend    string        // sqlite or postgres+redis
 }
 
 func main() {
@@ -55,8 +56,9 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the Gatehouse server under wrk on the signed-in dashboard to this file (one more round after the measured ones; needs the page step)")
 	flag.Int64Var(&o.users, "users", 0, "users and sessions in the large database (default 1000000, 20000 with -quick)")
 	flag.IntVar(&o.starts, "starts", 0, "cold starts to measure (default 7, 3 with -quick)")
+	flag.StringVar(&o.backend, "backend", backendSQLite, "sqlite, or postgres+redis: a PostgreSQL cluster and redis-server the bench starts on loopback")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, logs)")
-	flag.StringVar(&o.only, "only", "", "run only these steps, comma-separated: cold,page,signin,signups,flood,scale,unbuilt (flood needs signups)")
+	flag.StringVar(&o.only, "only", "", "run only these steps, comma-separated: cold,page,signin,signups,flood,scale,pair,unbuilt (flood needs signups)")
 	baselineAddr := flag.String("baseline-addr", "", "internal: serve the baseline on this address")
 	baselineData := flag.String("baseline-data", "", "internal: the baseline's template data (JSON)")
 	ceilingAddr := flag.String("ceiling-addr", "", "internal: serve the generator's ceiling on this address")
@@ -167,7 +169,12 @@ func run(ctx context.Context, o options) (*report, error) {
 		}
 	}
 
+	if err := b.startServices(); err != nil {
+		return nil, err
+	}
+	defer b.stopServices()
 	defer b.stopAll()
+	rep.Command += " (backend " + o.backend + ")"
 	for _, s := range b.steps() {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -205,6 +212,7 @@ func (b *bench) steps() []step {
 		{"signups", "500 concurrent sign-ups", 0, b.signups},
 		{"flood", "1,000 concurrent sign-ins", 0, b.signinFlood},
 		{"scale", "page latency as data grows", 7, b.scale},
+		{"pair", "two instances on PostgreSQL and Redis", 0, b.twoInstances},
 		{"unbuilt", "targets of features not built yet", 0, b.unbuilt},
 	}
 }

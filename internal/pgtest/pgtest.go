@@ -477,3 +477,32 @@ func randomHex() string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Cluster is a throwaway cluster started outside a test (the bench).
+type Cluster struct{ c *cluster }
+
+// Launch starts a cluster like the tests' own; Close stops it. A missing
+// PostgreSQL is an error, not a skip.
+func Launch() (*Cluster, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	c, err := start(bin)
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{c: c}, nil
+}
+
+// NewDatabase creates an empty database owned by the test role and
+// returns its URL.
+func (c *Cluster) NewDatabase(ctx context.Context, name string) (string, error) {
+	if _, err := c.c.admin.Exec(ctx, `CREATE DATABASE `+name+` OWNER `+Role); err != nil {
+		return "", fmt.Errorf("pgtest: create database: %w", err)
+	}
+	return c.c.url(name), nil
+}
+
+// Close stops the cluster.
+func (c *Cluster) Close() error { return c.c.stop() }

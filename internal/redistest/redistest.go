@@ -230,3 +230,42 @@ func freePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Launch starts a redis-server outside a test (the bench), in dir; Close
+// stops it. It does not skip: a missing redis-server is an error.
+func Launch(dir string) (*Server, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server not found on PATH; install the Debian package redis-server")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	s := &Server{bin: bin, dir: dir}
+	for range 5 {
+		if s.port, err = freePort(); err != nil {
+			return nil, err
+		}
+		if err = s.start(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	s.URL = (&url.URL{Scheme: "redis", Host: s.Addr, Path: "/0"}).String()
+	return s, nil
+}
+
+// Close stops a server from Launch.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return
+	}
+	s.proc.Kill()
+	<-s.done
+	s.proc, s.done = nil, nil
+}
