@@ -38,7 +38,7 @@ type bench struct {
 	main   *process // the Gatehouse server of the page, sign-in and sign-up steps
 	mainDB string
 	svc    *services // PostgreSQL and Redis with -backend postgres+redis
-	cookie string // the bench account's session on main
+	cookie string    // the bench account's session on main
 }
 
 const (
@@ -81,7 +81,6 @@ func (b *bench) stopAll() {
 		b.stop(p)
 	}
 }
-
 
 // coldStart starts Gatehouse on a new database several times and measures
 // exec-to-first-answer (GET /healthz 200, which queries the database), then
@@ -580,5 +579,5 @@ func (b *bench) unbuilt(ctx context.Context) error {
 	} else {
 		b.rep.refused(fa, ">= 0.5", fmt.Sprintf("product.md §9 and §11; GET /api/authz/forward-auth answers %d: the route exists, and the bench does not measure it yet", status))
 	}
-return nil
+	return nil
 }
