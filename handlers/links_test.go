@@ -349,6 +349,9 @@ func TestPasswordResetSignedInHTMX(t *testing.T) {
 func TestResetVoidsOlderAndExpires(t *testing.T) {
 	srv, m := linkServer(t)
 	srv.NewClient(t).Signup("alice", "alice@example.com", linkPW)
+	// Mail goes out in the background: the sign-up's first, so that the
+	// reset mail is the second to arrive.
+	m.WaitFor(t, 1, mailWait)
 	anon := srv.NewClient(t)
 	anon.Post("/forgot", url.Values{"email": {"alice@example.com"}})
 	msgs := m.WaitFor(t, 2, mailWait)
