@@ -2,7 +2,9 @@ package throttle_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -215,5 +217,39 @@ func TestOldEventsCountForNothing(t *testing.T) {
 	n, err := s.DeleteEventsBefore(context.Background(), c.now().Add(-10*time.Minute).UnixNano())
 	if err != nil || n != 1 {
 		t.Errorf("DeleteEventsBefore = %d, %v; want 1", n, err)
+	}
+}
+
+// A keyed limiter names counts by HMAC under the server's key: the stored
+// name is not the plain SHA-256 a copy of the database could be searched
+// with, two limiters with the same key share counts (instances), and a
+// limiter with another key does not.
+func TestKeyedNamesNeedTheKey(t *testing.T) {
+	c := newClock()
+	plain, s, path := open(t, c)
+	keyed := plain.Keyed([]byte("a key derived from the secret key file"))
+	add(t, keyed, tenInTen, "login:my secret password")
+	raw, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var stored string
+	if err := raw.QueryRow(`SELECT key_hash FROM throttle_events`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(tenInTen.Name + "\x00" + "login:my secret password"))
+	if len(stored) != 64 || stored == hex.EncodeToString(sum[:]) {
+		t.Errorf("stored name %q: want an HMAC, not the plain SHA-256", stored)
+	}
+	for range 9 {
+		add(t, keyed, tenInTen, "login:my secret password")
+	}
+	same := throttle.New(s, c.now).Keyed([]byte("a key derived from the secret key file"))
+	if check(t, same, tenInTen, "login:my secret password") == 0 {
+		t.Error("a limiter with the same key does not see the count")
+	}
+	if check(t, plain.Keyed([]byte("another key")), tenInTen, "login:my secret password") != 0 {
+		t.Error("a limiter with another key sees the count")
 	}
 }
