@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"gatehouse/db"
 	"gatehouse/rules"
@@ -166,13 +165,4 @@ func (s *Service) upgradeHash(ctx context.Context, hash func(string) (string, er
 	}
 	user.PasswordHash = h
 	s.log.Info("password hash upgraded", "user_id", user.ID)
-}
-
-// RetryAfter is how long a refused request is told to wait.
-func RetryAfter(err error) (time.Duration, bool) {
-	var t *ThrottledError
-	if errors.As(err, &t) {
-		return t.Wait, true
-	}
-	return 0, false
 }

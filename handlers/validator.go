@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"gatehouse/account"
-	"gatehouse/rules"
 	"gatehouse/views"
 )
 
@@ -47,26 +46,9 @@ func (v *validator) form(values map[string]string, message string) views.Form {
 	return f
 }
 
-// Field messages, shared by the form submit and the inline checks. The
-// account rules and their messages live in package rules (the admin
-// commands use them too); these names keep the handlers short.
+// Messages of the sign-in form (the account rules' messages live in
+// package rules).
 const (
-	msgUsernameRequired = rules.MsgUsernameRequired
-	msgUsernameLength   = rules.MsgUsernameLength
-	msgUsernameChars    = rules.MsgUsernameChars
-	msgUsernameTaken    = rules.MsgUsernameTaken
-	msgEmailRequired    = rules.MsgEmailRequired
-	msgEmailFormat      = rules.MsgEmailFormat
-	msgEmailLength      = rules.MsgEmailLength
-	msgEmailTaken       = rules.MsgEmailTaken
-	msgPasswordRequired = rules.MsgPasswordRequired
-	msgPasswordShort    = rules.MsgPasswordShort
-	msgPasswordLong     = rules.MsgPasswordLong
-	msgPasswordChars    = rules.MsgPasswordChars
-	msgPasswordSame     = rules.MsgPasswordSame
-	msgPasswordCommon   = rules.MsgPasswordCommon
-	msgConfirmRequired  = rules.MsgConfirmRequired
-	msgConfirmMismatch  = rules.MsgConfirmMismatch
 	msgLoginRequired    = "Enter your username or email address."
 	msgLoginPassword    = "Enter your password."
 	msgWrongCredentials = "Incorrect username or password."
