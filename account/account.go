@@ -105,9 +105,6 @@ func New(cfg Config) *Service {
 // Now is the service's clock, in UTC.
 func (s *Service) Now() time.Time { return s.now().UTC() }
 
-// Limits is the throttle the rules use (mail caps use it too).
-func (s *Service) Limits() *throttle.Limiter { return s.limits }
-
 // slot waits for a hashing slot, at most s.hashWait. The end of that wait
 // is ErrBusy only while the caller is still there: a client that hung up
 // is no overload.

@@ -1,18 +1,14 @@
 package handlers
 
 import (
-	"context"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
 
-	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/rules"
-	"gatehouse/throttle"
 	"gatehouse/views"
 )
 
@@ -56,30 +52,12 @@ func (a *App) forgotSubmit(c *gin.Context) {
 		a.renderForm(c, http.StatusUnprocessableEntity, views.PageForgot, "forgot-form", d)
 		return
 	}
-	if a.takeMail(c, account.ResetMailsPerClient, account.AddressKey(c.ClientIP())) &&
-		a.takeMail(c, account.ResetMails, "email:"+email) {
+	if a.accounts.TakeResetMail(c.Request.Context(), email, c.ClientIP()) {
 		a.sendReset(email)
 	}
 	d := a.data(c, "Forgot your password?")
 	d.Link.Sent = true
 	a.renderForm(c, http.StatusOK, views.PageForgot, "forgot-form", d)
-}
-
-// takeMail counts one mail under rule for key and reports whether it may
-// be sent. A failing throttle store sends nothing: the user can ask again,
-// and the limit is what keeps the form from being a way to flood a
-// mailbox.
-func (a *App) takeMail(c *gin.Context, rule throttle.Rule, key string) bool {
-	wait, err := a.accounts.Limits().Take(context.WithoutCancel(c.Request.Context()), rule, key)
-	if err != nil {
-		a.log.Error("mail throttle", "err", err)
-		return false
-	}
-	if wait > 0 {
-		a.log.Warn("mail not sent: limit reached", "limit", rule.Name, "retry_after", wait.Round(time.Second))
-		return false
-	}
-	return true
 }
 
 // resetPage shows the new-password form of a live reset link. Opening the

@@ -1,14 +1,11 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/views"
 )
@@ -85,7 +82,7 @@ func (a *App) verifyResend(c *gin.Context) {
 		a.redirect(c, "/dashboard")
 		return
 	}
-	if wait := a.reserveResend(c, u.ID); wait > 0 {
+	if wait := a.accounts.TakeResend(c.Request.Context(), u.ID); wait > 0 {
 		setRetryAfter(c, wait)
 		d := a.data(c, "Dashboard")
 		d.Session = views.SessionInfo{ExpiresAt: a.sessionExpiry(c), Idle: a.cfg.SessionIdle}
@@ -97,31 +94,6 @@ func (a *App) verifyResend(c *gin.Context) {
 	a.log.Info("verification link resent", "user_id", u.ID)
 	a.setNotice(c, "We sent a new link to "+u.Email+".")
 	a.redirect(c, "/dashboard")
-}
-
-// reserveResend counts a resend against both windows and returns how long
-// to wait when either is used up. The minute's window is taken in one
-// atomic step, so of parallel resends one gets through. A failing
-// throttle store lets the resend through: the mail goes to the account's
-// own address.
-func (a *App) reserveResend(c *gin.Context, userID int64) time.Duration {
-	ctx := context.WithoutCancel(c.Request.Context())
-	key := account.UserKey(userID)
-	limits := a.accounts.Limits()
-	if wait, err := limits.Check(ctx, account.ResendPerHour, key); err != nil {
-		a.log.Error("resend throttle", "err", err)
-	} else if wait > 0 {
-		return wait
-	}
-	if wait, err := limits.Take(ctx, account.ResendPerMinute, key); err != nil {
-		a.log.Error("resend throttle", "err", err)
-	} else if wait > 0 {
-		return wait
-	}
-	if err := limits.Add(ctx, account.ResendPerHour, key); err != nil {
-		a.log.Error("resend throttle", "err", err)
-	}
-	return 0
 }
 
 // isLinkError reports whether err says a link cannot be used (as opposed

@@ -1,0 +1,59 @@
+package account
+
+import (
+	"context"
+	"time"
+
+	"gatehouse/throttle"
+)
+
+// The caps on mail a visitor can cause (product.md §7), next to the
+// email-change cap in manage.go.
+
+// TakeResetMail counts a reset mail for email asked from clientIP and
+// reports whether it may be sent: at most 3 an hour per address and 10 an
+// hour per client address. The page is the same either way (a refusal
+// would tell that the account exists). A failing throttle store sends
+// nothing: the user can ask again, and the cap is what keeps the form from
+// being a way to flood a mailbox.
+func (s *Service) TakeResetMail(ctx context.Context, email, clientIP string) bool {
+	return s.takeMail(ctx, ResetMailsPerClient, AddressKey(clientIP)) &&
+		s.takeMail(ctx, ResetMails, "email:"+email)
+}
+
+func (s *Service) takeMail(ctx context.Context, rule throttle.Rule, key string) bool {
+	wait, err := s.limits.Take(context.WithoutCancel(ctx), rule, key)
+	if err != nil {
+		s.log.Error("mail throttle", "err", err)
+		return false
+	}
+	if wait > 0 {
+		s.log.Warn("mail not sent: limit reached", "limit", rule.Name, "retry_after", wait.Round(time.Second))
+		return false
+	}
+	return true
+}
+
+// TakeResend counts a verification resend for the account and returns how
+// long to wait when either window (once a minute, five an hour) is used
+// up; zero means send. The minute's window is taken in one atomic step,
+// so of parallel resends one gets through. A failing throttle store lets
+// the resend through: the mail goes to the account's own address.
+func (s *Service) TakeResend(ctx context.Context, userID int64) time.Duration {
+	ctx = context.WithoutCancel(ctx)
+	key := UserKey(userID)
+	if wait, err := s.limits.Check(ctx, ResendPerHour, key); err != nil {
+		s.log.Error("resend throttle", "err", err)
+	} else if wait > 0 {
+		return wait
+	}
+	if wait, err := s.limits.Take(ctx, ResendPerMinute, key); err != nil {
+		s.log.Error("resend throttle", "err", err)
+	} else if wait > 0 {
+		return wait
+	}
+	if err := s.limits.Add(ctx, ResendPerHour, key); err != nil {
+		s.log.Error("resend throttle", "err", err)
+	}
+	return 0
+}
