@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"gatehouse/account"
 	"gatehouse/db"
@@ -23,6 +24,7 @@ type database interface {
 	handlers.Store
 	throttle.Store
 	ListUsers(ctx context.Context) ([]*db.User, error)
+	CountActiveSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
 	Close() error
 }
 

@@ -109,7 +109,8 @@ func TestSecretKeyFileCreatedBesideTheDatabase(t *testing.T) {
 	}
 }
 
-var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+// listenRE finds the address in the "listening" line, text or JSON.
+var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)|"msg":"listening","addr":"([^"]+)"`)
 
 // startServe runs `gatehouse serve` in-process and returns its URL and a
 // stop function that waits for a clean exit.
@@ -134,7 +135,7 @@ func startWith(t *testing.T, args []string) (string, *apptest.LogBuffer, func())
 	for {
 		if m := listenRE.FindStringSubmatch(logs.String()); m != nil {
 			stopped := false
-			return "http://" + m[1], logs, func() {
+			return "http://" + m[1] + m[2], logs, func() {
 				if stopped {
 					return
 				}

@@ -94,8 +94,12 @@ func (s *Scheduler) Once(ctx context.Context) (string, error) {
 	start := time.Now()
 	dest := filepath.Join(s.cfg.Dir, s.now().UTC().Format(nameLayout))
 	err := s.copy(ctx, dest)
-	if s.cfg.Done != nil {
-		s.cfg.Done(err)
+	if s.cfg.Done != nil && ctx.Err() == nil {
+		defer s.cfg.Done(err) // after the retention, so its work is seen
+	}
+	if err != nil && ctx.Err() != nil {
+		s.cfg.Logger.Warn("backup interrupted by shutdown", "file", dest)
+		return "", err
 	}
 	if err != nil {
 		s.cfg.Logger.Error("backup failed", "file", dest, "err", err)
