@@ -13,6 +13,7 @@ import (
 	"gatehouse/handlers"
 	"gatehouse/postgres"
 	"gatehouse/redis"
+	"gatehouse/secretkey"
 	"gatehouse/throttle"
 )
 
@@ -23,6 +24,7 @@ import (
 type database interface {
 	handlers.Store
 	throttle.Store
+	secretkey.Settings
 	ListUsers(ctx context.Context) ([]*db.User, error)
 	CountActiveSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
 	Close() error

@@ -116,7 +116,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	key, err := secretkey.Load(cfg.SecretKeyFile, true)
+	key, err := secretkey.LoadFor(ctx, b.db, cfg.SecretKeyFile)
 	if err != nil {
 		b.Close()
 		return err
@@ -158,6 +158,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Mail:            sender,
 		HashWait:        writeTimeout * 2 / 3,
 		ThrottleKey:     key.Derive("throttle"),
+		SecretKey:       key,
 		Metrics:         appMetrics,
 	}, b.Backend, hasher)
 	if err != nil {
