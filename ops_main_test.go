@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -341,5 +342,35 @@ func TestJSONLogsParseAndHoldNoSecret(t *testing.T) {
 	}
 	if requests < 5 || lines < requests+3 {
 		t.Errorf("%d lines, %d request lines: the request log or the events are missing:\n%s", lines, requests, logs)
+	}
+}
+
+// product.md §15: mail that cannot be sent is counted as failed.
+func TestMetricsCountFailedMail(t *testing.T) {
+	// A port nobody listens on: the mail server refuses the connection.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	base, logs, stop := serveMail(t, "-metrics-addr", "127.0.0.1:0", "-smtp-url", "smtp://"+dead)
+	defer stop()
+	m := metricsRE.FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no metrics listener in the log:\n%s", logs)
+	}
+	signup(t, base, "alice")
+	// The mail goes out in the background: wait for its failure in the log.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), "mail failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the mail did not fail:\n%s", logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, body := get(t, noRedirects(), "http://"+m[1]+"/metrics", "")
+	if !strings.Contains(body, `gatehouse_mail_failed_total{mail="verify"} 1`) || strings.Contains(body, `gatehouse_mail_sent_total{mail="verify"}`) {
+		t.Errorf("failed mail not counted:\n%s", grepLines(body, "gatehouse_mail"))
 	}
 }
