@@ -14,8 +14,14 @@ import (
 // (product.md §8). Second factors and passkeys add their own.
 type Method string
 
-// MethodPassword is a sign-in with the password alone.
-const MethodPassword Method = "password"
+// The ways a session was signed in. All but MethodPassword passed a
+// second factor.
+const (
+	MethodPassword     Method = "password"
+	MethodCode         Method = "password+code"
+	MethodRecoveryCode Method = "recovery-code"
+	MethodPasskey      Method = "passkey"
+)
 
 // Proof is what a way in established: the account, as read when it was
 // proven (the session starts only while its password hash is still the

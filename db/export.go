@@ -24,6 +24,10 @@ var ExportTables = []Table{
 	{"link_tokens", []string{"id", "token_hash", "kind", "user_id", "new_email", "created_at", "expires_at", "used_at"}},
 	{"throttle_events", []string{"key_hash", "at"}},
 	{"sessions", []string{"token", "data", "expiry"}},
+	{"totp_secrets", []string{"user_id", "secret", "pending", "enabled_at"}},
+	{"recovery_codes", []string{"user_id", "code_hash"}},
+	{"passkeys", []string{"id", "user_id", "credential_id", "name", "credential", "created_at", "last_used_at"}},
+	{"one_time", []string{"key_hash", "value", "expires_at"}},
 }
 
 // Export calls fn with every row of every table of ExportTables, in that
