@@ -12,6 +12,7 @@ import (
 	"gatehouse/handlers"
 	"gatehouse/postgres"
 	"gatehouse/redis"
+	"gatehouse/secretkey"
 	"gatehouse/throttle"
 )
 
@@ -22,6 +23,7 @@ import (
 type database interface {
 	handlers.Store
 	throttle.Store
+	secretkey.Settings
 	ListUsers(ctx context.Context) ([]*db.User, error)
 	Close() error
 }
@@ -77,6 +79,7 @@ func openBackend(ctx context.Context, dbArg, redisURL string, mustExist bool, lo
 	b.Sessions = rc.SessionStore()
 	b.Throttle = rc.ThrottleStore(2 * account.LongestWindow)
 	b.Ping = rc.Ping
+	b.OneTime = rc.OneTimeStore()
 	return b, nil
 }
 

@@ -35,6 +35,7 @@ type Store interface {
 	DeleteUserSessions(ctx context.Context, userID, keepID int64) ([]string, error)
 	MarkEmailVerified(ctx context.Context, userID int64, now time.Time) error
 	SecondFactorStore
+	AddEvent(ctx context.Context, e db.Event) error
 }
 
 // SessionData is where the data of sessions lives (the scs store), keyed
@@ -51,6 +52,8 @@ var (
 	ErrWrongPassword = errors.New("account: incorrect username or password")
 	// ErrBusy: no hashing slot came free within the wait allowed.
 	ErrBusy = errors.New("account: no hashing slot free in time")
+	// ErrDisabled: an admin disabled the account (product.md §13).
+	ErrDisabled = errors.New("account: this account is disabled")
 )
 
 // ThrottledError says that a limit of Limits is used up, and for how long.

@@ -8,15 +8,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/gin-gonic/gin"
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/mail"
 	"gatehouse/password"
+	"gatehouse/secretkey"
 	"gatehouse/static"
 	"gatehouse/throttle"
 	"gatehouse/views"
@@ -27,6 +30,7 @@ import (
 // *postgres.Store implement it.
 type Store interface {
 	account.Store
+	secretkey.Settings
 	Ping(ctx context.Context) error
 	CreateSession(ctx context.Context, n db.NewSession) (int64, error)
 	SessionUser(ctx context.Context, sessionID int64, token string) (*db.User, db.Session, error)
@@ -38,6 +42,9 @@ type Store interface {
 	UseEmailToken(ctx context.Context, token string, now time.Time) (*db.LinkToken, error)
 	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
 	DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error)
+	MarkSecondFactor(ctx context.Context, sessionID int64) error
+	account.OneTime
+	DeleteExpiredOneTime(ctx context.Context, now time.Time) (int64, error)
 }
 
 // SessionStore is where scs keeps session data, keyed by token hash; the
@@ -58,6 +65,9 @@ type Backend struct {
 	// Ping checks a service besides the database (Redis) for /healthz;
 	// nil when there is none.
 	Ping func(ctx context.Context) error
+	// OneTime keeps the authenticator's replay guard and WebAuthn
+	// challenges: Redis when there is one; nil is the database (Store).
+	OneTime account.OneTime
 }
 
 // eventCleaner is a throttle store whose old events must be deleted (SQL
@@ -83,6 +93,10 @@ type Config struct {
 	// ThrottleKey, derived from the server's secret key, names throttle
 	// counts in the store by HMAC (throttle.Limiter.Keyed); nil: SHA-256.
 	ThrottleKey []byte
+	// SecretKey seals second-factor secrets and signing keys (product.md
+	// §10); main loads it with secretkey.LoadFor, which refuses a key the
+	// database was not used with.
+	SecretKey *secretkey.Key
 	// Mail sends verification, reset and email-change mail; nil writes
 	// each mail to the log (mail.LogSender).
 	Mail mail.Sender
@@ -106,6 +120,8 @@ type App struct {
 	engine     *gin.Engine
 	touchEvery time.Duration
 	mail       *mailer
+	oneTime    account.OneTime
+	webauthn   *webauthn.WebAuthn
 }
 
 // New builds the App and its routes over a backend and the password hasher.
@@ -128,6 +144,9 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 	if cfg.SessionLifetime <= 0 || cfg.SessionIdle <= 0 {
 		return nil, fmt.Errorf("handlers: session lifetime and idle timeout must be positive")
 	}
+	if cfg.SecretKey == nil {
+		return nil, fmt.Errorf("handlers: the server's secret key is needed")
+	}
 	if b.Store == nil || b.Sessions == nil || b.Throttle == nil {
 		return nil, fmt.Errorf("handlers: the backend needs a store, a session store and a throttle store")
 	}
@@ -135,7 +154,16 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.OneTime == nil {
+		b.OneTime = b.Store
+	}
+	wa, err := newWebAuthn(cfg.BaseURL.Scheme+"://"+cfg.BaseURL.Host, cfg.BaseURL.Hostname())
+	if err != nil {
+		return nil, fmt.Errorf("handlers: passkeys for %s: %w", cfg.BaseURL, err)
+	}
 	a := &App{
+		oneTime:  b.OneTime,
+		webauthn: wa,
 		cfg:     cfg,
 		log:     cfg.Logger,
 		reqLog:  cfg.RequestLog,
@@ -148,6 +176,10 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 			Limits:   throttle.New(b.Throttle, cfg.Now).Keyed(cfg.ThrottleKey),
 			Logger:   cfg.Logger,
 			HashWait: cfg.HashWait,
+			Sealer:   cfg.SecretKey,
+			CodeKey:  cfg.SecretKey.Derive("recovery-codes"),
+			OneTime:  b.OneTime,
+			Issuer:   issuer(cfg.BaseURL),
 		}),
 		views:    v,
 		sessions: newSessionManager(cfg, b.Sessions),
@@ -166,6 +198,13 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// issuer names Gatehouse in authenticator apps: "Gatehouse" and the
+// host, so two Gatehouse servers' entries can be told apart.
+// (An IPv6 host loses its colons: the app's label is "issuer:account".)
+func issuer(base *url.URL) string {
+	return "Gatehouse (" + strings.ReplaceAll(base.Hostname(), ":", ".") + ")"
 }
 
 // newSessionManager configures scs as product.md §5 says.
@@ -245,6 +284,9 @@ func (a *App) RunCleanup(ctx context.Context, interval time.Duration) {
 			// told "expired" or "already used" instead of "not valid".
 			if _, err := a.store.DeleteExpiredTokens(ctx, time.Now().Add(-7*24*time.Hour)); err != nil {
 				a.log.Error("link token cleanup", "err", err)
+			}
+			if _, err := a.store.DeleteExpiredOneTime(ctx, time.Now()); err != nil {
+				a.log.Error("one-time cleanup", "err", err)
 			}
 			// Throttle events past every window count for nothing.
 			if c, ok := a.backend.Throttle.(eventCleaner); ok {

@@ -273,6 +273,7 @@ func (a *App) passkeyRegisterFinish(c *gin.Context) {
 		return
 	}
 	a.passedSecondFactor(c)
+	a.record(c, user.ID, account.EventPasskeyAdded, cer.Name)
 	if len(codes) > 0 {
 		if err := a.flashCodes(c, codes); err != nil {
 			a.serverError(c, err)
@@ -391,6 +392,9 @@ func (a *App) passkeySigninFinish(c *gin.Context) {
 	if err != nil {
 		a.log.Warn("passkey sign-in refused", "err", err)
 		a.accounts.PasskeyFailed(ctx, cer.UserID, ip)
+		if cer.UserID != 0 {
+			a.record(c, cer.UserID, account.EventSignInFailed, "wrong_code")
+		}
 		jsonError(c, http.StatusUnauthorized, msgPasskeyFailed, nil)
 		return
 	}

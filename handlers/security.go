@@ -196,7 +196,7 @@ func (a *App) totpEnable(c *gin.Context) {
 		return
 	}
 	a.passedSecondFactor(c)
-	a.log.Info("authenticator on", "user_id", user.ID)
+	a.record(c, user.ID, account.EventTOTPEnabled, "")
 	a.codesPage(c, codes)
 }
 
@@ -251,6 +251,7 @@ func (a *App) totpDisable(c *gin.Context) {
 		a.serverError(c, err)
 		return
 	}
+	a.record(c, user.ID, account.EventTOTPDisabled, "")
 	a.setNotice(c, noticeTOTPOff)
 	a.redirect(c, "/account/security")
 }
@@ -288,6 +289,7 @@ func (a *App) recoveryCodesSubmit(c *gin.Context) {
 		a.serverError(c, err)
 		return
 	}
+	a.record(c, user.ID, account.EventRecoveryCodesRenewed, "")
 	a.codesPage(c, codes)
 }
 
@@ -344,7 +346,11 @@ func (a *App) passkeyDelete(c *gin.Context) {
 		a.securityInvalid(c, http.StatusUnprocessableEntity, formID, &v, "")
 		return
 	}
-	err = a.accounts.DeletePasskey(c.Request.Context(), currentUser(c), currentSession(c).ID, id)
+	user := currentUser(c)
+	name, err := a.passkeyName(c, user.ID, id)
+	if err == nil {
+		err = a.accounts.DeletePasskey(c.Request.Context(), user, currentSession(c).ID, id)
+	}
 	if errors.Is(err, db.ErrNotFound) {
 		a.notFound(c)
 		return
@@ -353,8 +359,24 @@ func (a *App) passkeyDelete(c *gin.Context) {
 		a.serverError(c, err)
 		return
 	}
+	a.record(c, user.ID, account.EventPasskeyRemoved, name)
 	a.setNotice(c, noticePasskeyGone)
 	a.redirect(c, "/account/security")
+}
+
+// passkeyName is the name of one of the user's passkeys (for the
+// activity log), or db.ErrNotFound.
+func (a *App) passkeyName(c *gin.Context, userID, id int64) (string, error) {
+	keys, err := a.store.Passkeys(c.Request.Context(), userID)
+	if err != nil {
+		return "", err
+	}
+	for _, k := range keys {
+		if k.ID == id {
+			return k.Name, nil
+		}
+	}
+	return "", db.ErrNotFound
 }
 
 // passedSecondFactor marks this session as having passed a second factor:

@@ -203,6 +203,9 @@ func (a *App) twoStepSubmit(c *gin.Context) {
 	}
 	switch {
 	case err == nil:
+		if proof.Method == account.MethodRecoveryCode {
+			a.record(c, proof.User.ID, account.EventRecoveryCodeUsed, "")
+		}
 		a.clearPending(c)
 		a.afterSignIn(c, p.next, p.rd)
 	case errors.Is(err, db.ErrAccountChanged):
@@ -212,6 +215,7 @@ func (a *App) twoStepSubmit(c *gin.Context) {
 		a.setNotice(c, noticeSignInAgain)
 		a.redirect(c, "/signin")
 	case errors.Is(err, account.ErrWrongCode):
+		a.record(c, p.userID, account.EventSignInFailed, "wrong_code")
 		a.twoStepAgain(c, http.StatusUnauthorized, p, &v, msgCodeWrong)
 	default:
 		if status, msg, answered := a.failure(c, err); !answered {

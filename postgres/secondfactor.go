@@ -301,3 +301,12 @@ func (s *Store) DeleteExpiredOneTime(ctx context.Context, now time.Time) (int64,
 	}
 	return tag.RowsAffected(), nil
 }
+
+// MarkSecondFactor records that a session passed a second factor (it
+// turned one on itself).
+func (s *Store) MarkSecondFactor(ctx context.Context, sessionID int64) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE user_sessions SET second_factor = TRUE WHERE id = $1`, sessionID); err != nil {
+		return fmt.Errorf("postgres: mark second factor: %w", err)
+	}
+	return nil
+}
