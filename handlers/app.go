@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -157,18 +158,25 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 	if b.OneTime == nil {
 		b.OneTime = b.Store
 	}
-	wa, err := newWebAuthn(cfg.BaseURL.Scheme+"://"+cfg.BaseURL.Host, cfg.BaseURL.Hostname())
-	if err != nil {
-		return nil, fmt.Errorf("handlers: passkeys for %s: %w", cfg.BaseURL, err)
+	// Passkeys need a domain name: WebAuthn refuses an IP address as the
+	// relying party (browsers too). Such a server goes without them.
+	var wa *webauthn.WebAuthn
+	if net.ParseIP(cfg.BaseURL.Hostname()) == nil {
+		if wa, err = newWebAuthn(cfg.BaseURL.Scheme+"://"+cfg.BaseURL.Host, cfg.BaseURL.Hostname()); err != nil {
+			return nil, fmt.Errorf("handlers: passkeys for %s: %w", cfg.BaseURL, err)
+		}
+	} else {
+		cfg.Logger.Warn("passkeys are off: the base URL's host is an IP address, and WebAuthn needs a domain name (use -base-url)",
+			"base_url", cfg.BaseURL.String())
 	}
 	a := &App{
 		oneTime:  b.OneTime,
 		webauthn: wa,
-		cfg:     cfg,
-		log:     cfg.Logger,
-		reqLog:  cfg.RequestLog,
-		store:   b.Store,
-		backend: b,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		reqLog:   cfg.RequestLog,
+		store:    b.Store,
+		backend:  b,
 		accounts: account.New(account.Config{
 			Store:    b.Store,
 			Sessions: b.Sessions,

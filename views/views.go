@@ -54,11 +54,14 @@ type Data struct {
 	Account *Account // the signed-in user; nil when signed out
 	Notice  string   // a one-time notice carried over a redirect
 	Private bool     // shows account data: kept out of htmx's history cache
-	Form    Form
-	Field   Field // the field of an inline-validation fragment
-	Next    string
-	Session SessionInfo
-	Error   ErrorInfo
+	// Passkeys is false when the server cannot offer passkeys (its base
+	// URL's host is an IP address): no passkey control is shown.
+	Passkeys bool
+	Form     Form
+	Field    Field // the field of an inline-validation fragment
+	Next     string
+	Session  SessionInfo
+	Error    ErrorInfo
 	// Sessions lists the user's signed-in sessions (the sessions page).
 	Sessions []SessionRow
 	// Link is the state of the pages reached from, or sending, mail links.
