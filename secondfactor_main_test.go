@@ -14,6 +14,8 @@ import (
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+
+	"gatehouse/internal/pgtest"
 )
 
 var setupSecretRE = regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`)
@@ -115,5 +117,38 @@ func TestKeyFileWithSecondFactors(t *testing.T) {
 	}
 	if s, _ := b.do("GET", "/api/me", nil); s != http.StatusOK {
 		t.Errorf("/api/me after the second step: %d", s)
+	}
+}
+
+// product.md §14: gatehouse copy moves the second factors too: after the
+// copy, on PostgreSQL with the same key file, the authenticator still
+// asks for and checks its code, and the recovery codes still count.
+func TestCopyKeepsSecondFactors(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "auth.db")
+	base, stop := startServe(t, path)
+	signup(t, base, "alice")
+	secret := turnOnTOTP(t, newBrowser(t, base))
+	stop()
+
+	dbURL := pgtest.URL(t)
+	var out strings.Builder
+	if err := run(context.Background(), []string{"copy", "-from", path, "-to", dbURL}, env(nil), nil, &out, &out); err != nil {
+		t.Fatalf("copy: %v\n%s", err, out.String())
+	}
+	base, _, stop = startWith(t, []string{"serve", "-addr", "127.0.0.1:0", "-db", dbURL, "-secret-key-file", path + ".key"})
+	defer stop()
+	b := newBrowser(t, base)
+	if s, _ := b.do("POST", "/signin", url.Values{"username": {"alice"}, "password": {cliPW}}); s != http.StatusSeeOther {
+		t.Fatalf("password step on PostgreSQL: %d", s)
+	}
+	if s, _ := b.do("GET", "/api/me", nil); s != http.StatusUnauthorized {
+		t.Errorf("/api/me before the code: %d, want 401", s)
+	}
+	if s, body := b.do("POST", "/signin/2fa", url.Values{"code": {totpNow(t, secret, 1)}}); s != http.StatusSeeOther {
+		t.Fatalf("code on PostgreSQL: %d\n%s", s, body)
+	}
+	if _, body := b.do("GET", "/account/security", nil); !strings.Contains(body, "<strong>10</strong> unused recovery codes") {
+		t.Errorf("security page after the copy:\n%s", body)
 	}
 }
