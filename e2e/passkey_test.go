@@ -46,14 +46,15 @@ func startLocalhost(t *testing.T) (*apptest.Server, string) {
 // virtualAuthenticator gives the tab a platform authenticator of the kind
 // passkeys live on: CTAP2, internal transport, resident keys, user
 // verification that succeeds, presence confirmed at once.
-func virtualAuthenticator(tb *Tab) {
+func virtualAuthenticator(tb *Tab) webauthn.AuthenticatorID {
 	tb.t.Helper()
+	var id webauthn.AuthenticatorID
 	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		off := false
 		if _, err := cdp.Call(ctx, tg, webauthn.Enable, webauthn.EnableParams{EnableUI: &off}); err != nil {
 			return err
 		}
-		_, err := cdp.Call(ctx, tg, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+		res, err := cdp.Call(ctx, tg, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
 			Options: &webauthn.VirtualAuthenticatorOptions{
 				Protocol:                    webauthn.AuthenticatorProtocolCtap2,
 				Ctap2version:                webauthn.Ctap2versionCtap21,
@@ -64,6 +65,19 @@ func virtualAuthenticator(tb *Tab) {
 				AutomaticPresenceSimulation: true,
 			},
 		})
+		id = res.AuthenticatorID
+		return err
+	}))
+	return id
+}
+
+// presence turns the authenticator's automatic "user present" on or off;
+// off, a request waits (the page's autofill request, say).
+func presence(tb *Tab, id webauthn.AuthenticatorID, on bool) {
+	tb.t.Helper()
+	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, webauthn.SetAutomaticPresenceSimulation,
+			webauthn.SetAutomaticPresenceSimulationParams{AuthenticatorID: id, Enabled: on})
 		return err
 	}))
 }
@@ -80,7 +94,7 @@ func (tb *Tab) visible(sel string) bool {
 func TestPasskeyAddSignOutSignIn(t *testing.T) {
 	srv, base := startLocalhost(t)
 	tb := newTab(t, base, true)
-	virtualAuthenticator(tb)
+	auth := virtualAuthenticator(tb)
 	signupInBrowser(tb, "pia", "pia@example.com", testPassword)
 
 	tb.open("/account/security")
@@ -123,7 +137,10 @@ func TestPasskeyAddSignOutSignIn(t *testing.T) {
 	}
 
 	// With a passkey the password alone is no longer enough: the second
-	// step offers the passkey too.
+	// step offers the passkey too. (Presence is off while the password is
+	// typed: the page's autofill request would otherwise sign in with the
+	// passkey at once.)
+	presence(tb, auth, false)
 	tb.click(`form[action="/signout"] button`)
 	tb.waitFor("the sign-in page", onSignin)
 	tb.fill("#username", "pia")
@@ -133,6 +150,7 @@ func TestPasskeyAddSignOutSignIn(t *testing.T) {
 	for _, v := range axeViolations(tb) {
 		t.Errorf("second step: %s", v)
 	}
+	presence(tb, auth, true)
 	tb.click("[data-passkey-signin]")
 	tb.waitFor("the dashboard after the passkey as second step", onDashboard)
 }
