@@ -16,6 +16,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"gatehouse/internal/pgtest"
+	"gatehouse/internal/redistest"
 )
 
 var setupSecretRE = regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`)
@@ -150,5 +151,34 @@ func TestCopyKeepsSecondFactors(t *testing.T) {
 	}
 	if _, body := b.do("GET", "/account/security", nil); !strings.Contains(body, "<strong>10</strong> unused recovery codes") {
 		t.Errorf("security page after the copy:\n%s", body)
+	}
+}
+
+// product.md §10, §14: two instances on one PostgreSQL and one Redis: the
+// pending second step started on one passes on the other, and a code
+// accepted on one is refused on the other (the replay guard is shared).
+func TestSecondStepAcrossInstances(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{})
+	c := startCluster(t, 2, pgtest.URL(t), r.URL)
+	signup(t, c.urls[0], "alice")
+	secret := turnOnTOTP(t, newBrowser(t, c.urls[0]))
+
+	b := newBrowser(t, c.urls[0])
+	if s, _ := b.do("POST", "/signin", url.Values{"username": {"alice"}, "password": {cliPW}}); s != http.StatusSeeOther {
+		t.Fatalf("password step on instance 0: %d", s)
+	}
+	code := totpNow(t, secret, 1)
+	if s, body := b.on(c.urls[1]).do("POST", "/signin/2fa", url.Values{"code": {code}}); s != http.StatusSeeOther {
+		t.Fatalf("second step on instance 1: %d\n%s", s, body)
+	}
+	if s, _ := b.on(c.urls[0]).do("GET", "/api/me", nil); s != http.StatusOK {
+		t.Errorf("/api/me on instance 0 after the second step on 1: %d", s)
+	}
+	other := newBrowser(t, c.urls[1])
+	if s, _ := other.do("POST", "/signin", url.Values{"username": {"alice"}, "password": {cliPW}}); s != http.StatusSeeOther {
+		t.Fatalf("password step on instance 1: %d", s)
+	}
+	if s, _ := other.on(c.urls[0]).do("POST", "/signin/2fa", url.Values{"code": {code}}); s != http.StatusUnauthorized {
+		t.Errorf("the same code on instance 0: %d, want 401 (replay)", s)
 	}
 }
