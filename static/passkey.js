@@ -28,9 +28,11 @@
       return r.json().catch(function () { return {}; }).then(function (j) { return { ok: r.ok, body: j }; });
     });
   }
+  // fail shows msg under the passkey control ("" clears it; null is the
+  // general message).
   function fail(box, msg) {
     var p = box && box.querySelector("[data-passkey-error]");
-    if (p) p.textContent = msg || "The passkey could not be used. Try again.";
+    if (p) p.textContent = msg === null ? "The passkey could not be used. Try again." : msg;
   }
   function credentialJSON(c) {
     var r = c.response, out = {
@@ -86,7 +88,6 @@
     button.addEventListener("click", function () {
       if (pending) { pending.abort(); pending = null; }
       fail(box, "");
-      box.querySelector("[data-passkey-error]").textContent = "";
       signIn(null, box).catch(function (e) {
         if (e && e.name === "AbortError") return;
         fail(box, e && e.message && e.name !== "NotAllowedError" ? e.message : null);
@@ -95,8 +96,9 @@
   });
 
   // Browser autofill of passkeys on the username field, where supported.
+  // Only where the page offers passkeys (the server has them on).
   var login = document.querySelector("input[autocomplete~=webauthn]");
-  if (login && PublicKeyCredential.isConditionalMediationAvailable) {
+  if (login && document.querySelector("[data-passkey-signin]") && PublicKeyCredential.isConditionalMediationAvailable) {
     PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
       if (ok) signIn("conditional", null).catch(function () {});
     });
