@@ -155,32 +155,11 @@ func TestPasskeyAddSignOutSignIn(t *testing.T) {
 	tb.waitFor("the dashboard after the passkey as second step", onDashboard)
 }
 
-// product.md §10: without JavaScript no passkey control is shown, and the
-// pages work.
-func TestPasskeyControlsHiddenWithoutJS(t *testing.T) {
-	srv, base := startLocalhost(t)
-	srv.NewClient(t).Signup("nojs", "nojs@example.com", testPassword)
-	tb := newTab(t, base, false)
-	tb.open("/signin")
-	if !tb.exists("[data-passkey-signin]") {
-		t.Fatal("the sign-in page has no passkey control at all (expected one, hidden)")
-	}
-	if tb.visible("[data-passkey-signin]") {
-		t.Error("the passkey button shows without JavaScript")
-	}
-	signinInBrowser(tb, "nojs", testPassword, false)
-	tb.open("/account/security")
-	if tb.visible("#passkey-add-form") || tb.visible("#passkey-add-name") {
-		t.Error("the add-passkey form shows without JavaScript")
-	}
-	if !tb.visible("#setup-form") {
-		t.Error("the authenticator setup form is not shown without JavaScript")
-	}
-}
-
 // The security pages are axe-clean in both modes, and the setup page (its
 // QR code) and the recovery codes page go into the screenshots
 // (GATEHOUSE_SCREENSHOTS=1 writes docs/screenshots, as TestScreenshots).
+// Without JavaScript no passkey control is shown (product.md §10) and the
+// authenticator's pages work.
 func TestSecurityPagesAccessibleAndShots(t *testing.T) {
 	dir := t.TempDir()
 	if os.Getenv("GATEHOUSE_SCREENSHOTS") == "1" {
@@ -191,6 +170,12 @@ func TestSecurityPagesAccessibleAndShots(t *testing.T) {
 		srv.NewClient(t).Signup("sam", "sam@example.com", testPassword)
 		tb := newTab(t, base, js)
 		tb.open("/signin")
+		if !tb.exists("[data-passkey-signin]") {
+			t.Fatal("the sign-in page has no passkey control at all (expected one, shown only with JavaScript)")
+		}
+		if tb.visible("[data-passkey-signin]") != js {
+			t.Errorf("passkey button visible = %v with JavaScript %s", !js, mode(js))
+		}
 		signinInBrowser(tb, "sam", testPassword, false)
 		check := func(state string) {
 			t.Helper()
@@ -200,6 +185,9 @@ func TestSecurityPagesAccessibleAndShots(t *testing.T) {
 		}
 		tb.open("/account/security")
 		check("security page")
+		if tb.visible("#passkey-add-form") != js {
+			t.Errorf("add-passkey form visible = %v with JavaScript %s", !js, mode(js))
+		}
 		tb.fill("#setup-current_password", testPassword)
 		tb.submit("#setup-form", "the setup page", `location.pathname === "/account/totp/setup" && document.querySelector("img.qr")`)
 		check("setup page")
