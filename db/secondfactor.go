@@ -378,10 +378,9 @@ func (s *Store) DeleteExpiredOneTime(ctx context.Context, now time.Time) (int64,
 // factor (product.md §11). The generation trigger of migration 0005 makes
 // the session cache see it.
 func (s *Store) MarkSecondFactor(ctx context.Context, sessionID int64) error {
-	res, err := s.write.ExecContext(ctx, `UPDATE user_sessions SET second_factor = 1 WHERE id = ? AND second_factor = 0`, sessionID)
-	if err != nil {
+	// Only a change moves the generation counter (and empties the cache).
+	if _, err := s.write.ExecContext(ctx, `UPDATE user_sessions SET second_factor = 1 WHERE id = ? AND second_factor = 0`, sessionID); err != nil {
 		return fmt.Errorf("db: mark second factor: %w", err)
 	}
-	_, _ = res.RowsAffected()
 	return nil
 }

@@ -167,41 +167,43 @@ func (a *App) totpEnable(c *gin.Context) {
 	ctx := c.Request.Context()
 	user := currentUser(c)
 	var v validator
-	var codes []string
-	err := errWrongCodeEmpty
-	if strings.TrimSpace(f.Code) != "" {
+	codes, err := []string(nil), error(nil)
+	if strings.TrimSpace(f.Code) == "" {
+		v.check(false, "code", msgCodeEnter)
+	} else {
 		codes, err = a.accounts.EnableTOTP(ctx, user, currentSession(c).ID, f.Code)
+		if errors.Is(err, account.ErrWrongCode) {
+			v.check(false, "code", msgCodeWrong)
+			err = nil
+		}
 	}
 	switch {
-	case err == nil:
 	case errors.Is(err, account.ErrNoSetup):
 		a.setNotice(c, noticeSetupAgain)
 		a.redirect(c, "/account/security")
 		return
-	case errors.Is(err, account.ErrWrongCode), errors.Is(err, errWrongCodeEmpty):
-		setup, perr := a.accounts.PendingTOTP(ctx, user)
-		if perr != nil {
-			a.serverError(c, perr)
+	case err != nil:
+		a.serverError(c, err)
+		return
+	case !v.valid():
+		// The same setup again, with the error.
+		setup, err := a.accounts.PendingTOTP(ctx, user)
+		if errors.Is(err, account.ErrNoSetup) {
+			a.setNotice(c, noticeSetupAgain)
+			a.redirect(c, "/account/security")
 			return
 		}
-		msg := msgCodeWrong
-		if errors.Is(err, errWrongCodeEmpty) {
-			msg = msgCodeEnter
+		if err != nil {
+			a.serverError(c, err)
+			return
 		}
-		v.check(false, "code", msg)
 		a.setupPage(c, http.StatusUnprocessableEntity, setup, &v)
-		return
-	default:
-		a.serverError(c, err)
 		return
 	}
 	a.passedSecondFactor(c)
 	a.record(c, user.ID, account.EventTOTPEnabled, "")
 	a.codesPage(c, codes)
 }
-
-// errWrongCodeEmpty stands for an empty code field.
-var errWrongCodeEmpty = errors.New("handlers: no code")
 
 const msgCodeEnter = "Enter the 6-digit code from your app."
 

@@ -195,8 +195,9 @@ func (a *App) twoStepSubmit(c *gin.Context) {
 		return
 	}
 	proof, err := a.accounts.SecondStep(c.Request.Context(), p.userID, f.Code, c.ClientIP())
-	if err == nil || errors.Is(err, db.ErrAccountChanged) {
-		err = a.checkPendingPassword(proof, p, err)
+	if err == nil && passwordMark(proof.User.PasswordHash) != p.pwHash {
+		// The password changed since the password step checked it.
+		err = db.ErrAccountChanged
 	}
 	if err == nil {
 		err = a.signIn(c, proof, p.remember)
@@ -222,18 +223,6 @@ func (a *App) twoStepSubmit(c *gin.Context) {
 			a.twoStepAgain(c, status, p, &v, msg)
 		}
 	}
-}
-
-// checkPendingPassword voids the step when the account's password is no
-// longer the one the password step checked.
-func (a *App) checkPendingPassword(proof *account.Proof, p *pending, err error) error {
-	if err != nil {
-		return err
-	}
-	if passwordMark(proof.User.PasswordHash) != p.pwHash {
-		return db.ErrAccountChanged
-	}
-	return nil
 }
 
 // twoStepAgain shows the second-step form again with its errors.
