@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -26,6 +27,9 @@ type signinForm struct {
 	Password string `form:"password"`
 	Remember string `form:"remember"`
 	Next     string `form:"next"`
+	// RD is the address a forward-auth sign-in returns to (product.md
+	// §11); afterSignIn decides whether to honour it.
+	RD string `form:"rd"`
 }
 
 func (a *App) home(c *gin.Context) {
@@ -149,6 +153,13 @@ func (a *App) signinSubmit(c *gin.Context) {
 	if err == nil {
 		err = a.signIn(c, proof, f.Remember == "on")
 	}
+	if errors.Is(err, errSecondStep) {
+		if a.metrics != nil {
+			a.metrics.SignIn("second_step")
+		}
+		a.beginSecondStep(c, proof, f.Remember == "on", safeNext(f.Next), f.RD)
+		return
+	}
 	a.countSignIn(err)
 	if err != nil {
 		if status, msg, answered := a.failure(c, err); !answered {
@@ -156,11 +167,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 		}
 		return
 	}
-	next := safeNext(f.Next)
-	if next == "" {
-		next = "/dashboard"
-	}
-	a.redirect(c, next)
+	a.afterSignIn(c, f.Next, f.RD)
 }
 
 // signinFailed shows the sign-in form again: 422 for missing input, 401 for
