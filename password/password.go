@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -213,8 +214,11 @@ func mustRandom(n uint32) []byte {
 var commonList string
 
 // common holds the 10,000 most common passwords, lowercased; see
-// COMMON-PASSWORDS.md for the source.
-var common = func() map[string]struct{} {
+// COMMON-PASSWORDS.md for the source. It is built at the first password
+// check, not at start: the set takes about half a MiB of heap, and a server
+// that only serves signed-in pages never needs it (docs/PERFORMANCE.md,
+// idle memory).
+var common = sync.OnceValue(func() map[string]struct{} {
 	m := make(map[string]struct{}, 10000)
 	sc := bufio.NewScanner(strings.NewReader(commonList))
 	for sc.Scan() {
@@ -223,11 +227,11 @@ var common = func() map[string]struct{} {
 		}
 	}
 	return m
-}()
+})
 
 // IsCommon reports whether password, ignoring case, is one of the 10,000
 // most common passwords.
 func IsCommon(password string) bool {
-	_, ok := common[strings.ToLower(password)]
+	_, ok := common()[strings.ToLower(password)]
 	return ok
 }
