@@ -123,7 +123,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// One hash per core: argon2id with p=1 keeps one core busy and holds
 	// 19 MiB, so this bounds both CPU and memory under a flood.
 	hasher := password.NewHasher(password.OWASP, runtime.NumCPU())
-	tuneGC(getenv, int(password.OWASP.Memory>>10), runtime.NumCPU())
+	if f := tuneGC(getenv, int(password.OWASP.Memory>>10), runtime.NumCPU()); f != nil {
+		hasher.OnBusy(f)
+	}
 	app, err := handlers.New(handlers.Config{
 		BaseURL:         baseURL,
 		SessionLifetime: cfg.SessionLifetime,
