@@ -328,11 +328,24 @@ func (b *bench) signinRate(ctx context.Context) error {
 		}
 		b.rep.exactly(s.what+" refusals and errors", float64(s.res.refusedOrFailed()), "", 0,
 			"product.md §9 (zero refusals); answers other than 303: 429 and 503 are refusals")
-		b.rep.atLeast(s.what+" throughput / raw hash rate", median(s.ratios), "", 0.9,
+		name := s.what + " throughput / raw hash rate"
+		if other > busyMachine {
+			// The raw side and the server's ran at different times, so
+			// on a machine this busy they got different shares of the
+			// CPU: a ratio of 2.4 has been seen.
+			b.rep.refused(name, ">= 0.9", fmt.Sprintf("product.md §9; no ratio: other work took %.0f%% of the machine (median round; limit %.0f%%), so the sides saw different CPU (rounds read %s); the CPU per %s row still holds; re-run on a quiet machine",
+				100*other, 100*busyMachine, joinNums(s.ratios), s.what))
+			continue
+		}
+		b.rep.atLeast(name, median(s.ratios), "", 0.9,
 			fmt.Sprintf("product.md §9; median of %d rounds (%s), pooled %.3f", len(s.ratios), joinNums(s.ratios), s.res.rps()/rawRate))
 	}
 	return nil
 }
+
+// busyMachine is the share of the machine other work may take (median
+// round) before the sign-in ratios are refused.
+const busyMachine = 0.25
 
 func rateName(i int) string { return fmt.Sprintf("rate%02d", i) }
 
