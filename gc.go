@@ -21,7 +21,7 @@ import "runtime/debug"
 // the end; with GOGC=400 the in-flight hashes make the heap goal five
 // times their size, far above the memory limit, so under steady sign-ins
 // the heap sat at the limit and the runtime kept handing pages back to
-// the system (GODEBUG=scavtrace=1: about 1 MiB per sign-in) that the next
+// the system (GODEBUG=scavtrace=1: 1-2 MiB per sign-in) that the next
 // hash faulted back in and zeroed again. At GOGC=100 a collection every
 // couple of hashes lets the next hash reuse the last one's pages and
 // the limit is not reached (docs/PERFORMANCE.md). whileHashing is
