@@ -29,17 +29,19 @@ const maxUserAgent = 512
 // (account.Service), before any hashing. An error is answered by the
 // caller through failure (statusOf).
 func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error {
-	if err := account.Usable(proof.User); err != nil {
-		return err
-	}
 	need, err := a.needsSecondStep(c, proof)
 	if err != nil {
 		return err
 	}
 	if need {
 		// The caller remembers the pending step (beginSecondStep) instead
-		// of starting the session: it knows where to go afterwards.
+		// of starting the session: it knows where to go afterwards. A
+		// disabled account learns that it is disabled only once the whole
+		// proof is given, password and code (product.md §13).
 		return errSecondStep
+	}
+	if err := account.Usable(proof.User); err != nil {
+		return err
 	}
 	ctx := c.Request.Context()
 	if err := a.sessions.RenewToken(ctx); err != nil {

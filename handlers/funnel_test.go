@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/internal/apptest"
 )
@@ -56,5 +57,34 @@ func TestSigninRecordsEvent(t *testing.T) {
 	}
 	if err := raw.QueryRow(`SELECT count(*) FROM user_sessions WHERE method = 'password' AND second_factor = 0`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("sessions signed in by password: %d, %v; want 1", n, err)
+	}
+}
+
+// product.md §13: "after the right password (and code)": a disabled
+// account with an authenticator is asked for its code like any other, and
+// only the right code is answered 403 with the message; nothing signs in.
+func TestSigninDisabledAccountWithSecondFactor(t *testing.T) {
+	srv, clock := sfServer(t)
+	owner := srv.NewClient(t)
+	owner.Signup("alice", "alice@example.com", sfPassword)
+	secret, _ := enableTOTP(t, owner, clock)
+	raw := apptest.OpenRawWritable(t, srv.DBPath)
+	if _, err := raw.Exec(`UPDATE users SET disabled_at = 1767225600 WHERE username = 'alice'`); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(30 * time.Second) // the enabling code is spent
+	b := srv.NewClient(t)
+	signinPassword(t, b, nil)
+	right := codeAt(t, secret, clock.Now())
+	wrong := string('0'+(right[0]-'0'+1)%10) + right[1:]
+	if r := b.Post("/signin/2fa", url.Values{"code": {wrong}}); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong code: %d, want 401", r.StatusCode)
+	}
+	r := b.Post("/signin/2fa", url.Values{"code": {right}})
+	if r.StatusCode != http.StatusForbidden || !strings.Contains(r.Body, "This account is disabled.") {
+		t.Errorf("right code: %d, want 403 with the message\n%s", r.StatusCode, r.Body)
+	}
+	if me := b.Get("/api/me"); me.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/api/me after the refused second step: %d, want 401", me.StatusCode)
 	}
 }
