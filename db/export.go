@@ -24,6 +24,10 @@ var ExportTables = []Table{
 	{"link_tokens", []string{"id", "token_hash", "kind", "user_id", "new_email", "created_at", "expires_at", "used_at"}},
 	{"throttle_events", []string{"key_hash", "at"}},
 	{"sessions", []string{"token", "data", "expiry"}},
+	{"oidc_clients", []string{"id", "name", "secret_hash", "redirect_uris", "public", "trusted", "created_at"}},
+	{"oidc_auth_requests", []string{"id", "client_id", "user_id", "code_hash", "data", "created_at", "expires_at"}},
+	{"oidc_tokens", []string{"token_hash", "kind", "grant_id", "client_id", "user_id", "scopes", "auth_time", "amr", "created_at", "expires_at", "used_at"}},
+	{"oidc_consents", []string{"user_id", "client_id", "scopes", "created_at"}},
 }
 
 // Export calls fn with every row of every table of ExportTables, in that

@@ -33,10 +33,13 @@ const (
 	PageForgot    = "forgot"
 	PageReset     = "reset"
 	PageLink      = "link" // a link from a mail that cannot be used
+	PageConsent   = "consent"  // an app asks to sign in (OpenID Connect)
+	PageContinue  = "continue" // on the way back to an app
+	PageApps      = "apps"     // the apps an account has allowed
 )
 
 var pages = []string{PageHome, PageSignup, PageSignin, PageDashboard, PageError, PageAccount, PageSessions,
-	PageForgot, PageReset, PageLink}
+	PageForgot, PageReset, PageLink, PageConsent, PageContinue, PageApps}
 
 // Register adds page names defined outside this file (by other features)
 // before New is called.
@@ -58,6 +61,10 @@ type Data struct {
 	Sessions []SessionRow
 	// Link is the state of the pages reached from, or sending, mail links.
 	Link LinkInfo
+	// App is the app of the consent and continue pages (OpenID Connect).
+	App AppInfo
+	// Apps lists the apps the account has allowed (the apps page).
+	Apps []AppRow
 }
 
 // LinkInfo fills the forgot, reset and bad-link pages.
