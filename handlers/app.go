@@ -16,7 +16,9 @@ import (
 	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/mail"
+	"gatehouse/oidcop"
 	"gatehouse/password"
+	"gatehouse/secretkey"
 	"gatehouse/static"
 	"gatehouse/throttle"
 	"gatehouse/views"
@@ -27,6 +29,8 @@ import (
 // *postgres.Store implement it.
 type Store interface {
 	account.Store
+	oidcop.Store
+	secretkey.Settings
 	Ping(ctx context.Context) error
 	CreateSession(ctx context.Context, n db.NewSession) (int64, error)
 	SessionUser(ctx context.Context, sessionID int64, token string) (*db.User, db.Session, error)
@@ -83,6 +87,10 @@ type Config struct {
 	// ThrottleKey, derived from the server's secret key, names throttle
 	// counts in the store by HMAC (throttle.Limiter.Keyed); nil: SHA-256.
 	ThrottleKey []byte
+	// SecretKey seals second-factor secrets and signing keys (product.md
+	// §10); main loads it with secretkey.LoadFor, which refuses a key the
+	// database was not used with.
+	SecretKey *secretkey.Key
 	// Mail sends verification, reset and email-change mail; nil writes
 	// each mail to the log (mail.LogSender).
 	Mail mail.Sender
@@ -106,6 +114,7 @@ type App struct {
 	engine     *gin.Engine
 	touchEvery time.Duration
 	mail       *mailer
+	oidc       *oidcop.Provider // OpenID Connect (product.md §12)
 }
 
 // New builds the App and its routes over a backend and the password hasher.
@@ -127,6 +136,9 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 	}
 	if cfg.SessionLifetime <= 0 || cfg.SessionIdle <= 0 {
 		return nil, fmt.Errorf("handlers: session lifetime and idle timeout must be positive")
+	}
+	if cfg.SecretKey == nil {
+		return nil, fmt.Errorf("handlers: the server's secret key is needed")
 	}
 	if b.Store == nil || b.Sessions == nil || b.Throttle == nil {
 		return nil, fmt.Errorf("handlers: the backend needs a store, a session store and a throttle store")
@@ -160,6 +172,9 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 	}
 	if a.mail, err = newMailer(cfg); err != nil {
+		return nil, err
+	}
+	if err := a.newProvider(); err != nil {
 		return nil, err
 	}
 	if a.engine, err = a.routes(); err != nil {
@@ -245,6 +260,10 @@ func (a *App) RunCleanup(ctx context.Context, interval time.Duration) {
 			// told "expired" or "already used" instead of "not valid".
 			if _, err := a.store.DeleteExpiredTokens(ctx, time.Now().Add(-7*24*time.Hour)); err != nil {
 				a.log.Error("link token cleanup", "err", err)
+			}
+			// Authorization requests and tokens past their lifetime.
+			if _, err := a.store.DeleteExpiredOIDC(ctx, a.cfg.Now()); err != nil {
+				a.log.Error("oidc cleanup", "err", err)
 			}
 			// Throttle events past every window count for nothing.
 			if c, ok := a.backend.Throttle.(eventCleaner); ok {

@@ -3,9 +3,11 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -25,12 +27,9 @@ import (
 // through the usual funnel, asks for consent, and sends the browser back
 // to the app with a code.
 
-// newProvider builds the provider over the backend's store. Without a
-// secret key (some tests) there is no provider and no OIDC route.
+// newProvider builds the provider over the backend's store and the
+// server's secret key.
 func (a *App) newProvider() error {
-	if a.cfg.SecretKey == nil {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	p, err := oidcop.New(ctx, oidcop.Config{
@@ -51,9 +50,6 @@ func (a *App) newProvider() error {
 
 // oidcRoutes adds the provider's endpoints and Gatehouse's own pages.
 func (a *App) oidcRoutes(r *gin.Engine, private *gin.RouterGroup) {
-	if a.oidc == nil {
-		return
-	}
 	op := gin.WrapH(a.oidc.Handler())
 	r.GET("/.well-known/openid-configuration", gin.WrapF(a.oidc.Discovery))
 	r.GET(oidcop.PathAuthorize, a.oidcAuthorize)
@@ -143,7 +139,7 @@ func (a *App) oidcErrorPage(c *gin.Context, status int, heading, message string)
 }
 
 const (
-	msgRequestGone = "This sign-in request has expired or was already used. Go back to the app and sign in again."
+	msgRequestGone    = "This sign-in request has expired or was already used. Go back to the app and sign in again."
 	noticeSignInAgain = "Sign in again to continue to %s."
 )
 
@@ -230,7 +226,7 @@ func (a *App) consentPage(c *gin.Context) {
 	}
 	if oidcop.NeedsConsent(client, consent, req) {
 		if req.HasPrompt(oidc.PromptNone) {
-			a.refuse(c, req, oidc.ErrConsentRequired())
+			a.refuse(c, req, errConsentRequired())
 			return
 		}
 		a.renderConsent(c, req, client)
@@ -482,3 +478,23 @@ func union(a, b []string) []string {
 	}
 	return out
 }
+
+// sessionAMR is the "amr" of the session's sign-in method.
+func sessionAMR(s db.Session) []string { return oidcop.AMR(s.Method) }
+
+// recordApp records an app allowed or removed in the account's activity.
+func (a *App) recordApp(c *gin.Context, userID int64, allowed bool, client *db.OIDCClient) {
+	kind := account.EventAppRemoved
+	if allowed {
+		kind = account.EventAppAllowed
+	}
+	a.record(c, userID, kind, client.Name)
+}
+
+func fmtNotice(format, name string) string { return fmt.Sprintf(format, name) }
+
+func replaceOnce(s, old, new string) string { return strings.Replace(s, old, new, 1) }
+
+// errConsentRequired is OpenID Connect's consent_required (Core §3.1.2.6),
+// which op has no constructor for.
+func errConsentRequired() *oidc.Error { return &oidc.Error{ErrorType: "consent_required"} }

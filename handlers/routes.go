@@ -65,6 +65,10 @@ func (a *App) routes() (*gin.Engine, error) {
 	private.GET("/account/sessions", a.sessionsPage)
 	private.POST("/account/sessions/revoke", a.revokeSubmit)
 
+	// OpenID Connect (product.md §12): the provider's endpoints where
+	// discovery says, the consent page, and /account/apps.
+	a.oidcRoutes(r, private)
+
 	// JSON API: signed-out callers get 401 JSON.
 	api := r.Group("/api", a.requireUserJSON)
 	api.GET("/me", a.apiMe)

@@ -2,5 +2,5 @@ package oidcop
 
 import "gatehouse/db"
 
-// groupsOf is the account's groups (until the foundation lands: none).
-func groupsOf(*db.User) []string { return nil }
+// groupsOf is the account's groups.
+func groupsOf(u *db.User) []string { return u.Groups }

@@ -15,13 +15,6 @@ import (
 // OpenID Connect (product.md §12): the PostgreSQL form of db/oidc.go, the
 // same methods with the same meanings.
 
-func boolInt(b bool) int16 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 func nullString(s string) *string {
 	if s == "" {
 		return nil
@@ -43,7 +36,7 @@ func scanClient(row pgx.Row) (*db.OIDCClient, error) {
 		c               db.OIDCClient
 		secret          *string
 		uris            string
-		public, trusted int16
+		public, trusted bool
 		created         int64
 	)
 	if err := row.Scan(&c.ID, &c.Name, &secret, &uris, &public, &trusted, &created); err != nil {
@@ -53,7 +46,7 @@ func scanClient(row pgx.Row) (*db.OIDCClient, error) {
 		c.SecretHash = *secret
 	}
 	c.RedirectURIs = strings.Split(uris, "\n")
-	c.Public, c.Trusted = public == 1, trusted == 1
+	c.Public, c.Trusted = public, trusted
 	c.CreatedAt = time.Unix(created, 0).UTC()
 	return &c, nil
 }
@@ -62,7 +55,7 @@ func scanClient(row pgx.Row) (*db.OIDCClient, error) {
 func (s *Store) CreateClient(ctx context.Context, c db.OIDCClient) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO oidc_clients (`+oidcClientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		c.ID, c.Name, nullString(c.SecretHash), strings.Join(c.RedirectURIs, "\n"), boolInt(c.Public), boolInt(c.Trusted), c.CreatedAt.Unix())
+		c.ID, c.Name, nullString(c.SecretHash), strings.Join(c.RedirectURIs, "\n"), c.Public, c.Trusted, c.CreatedAt.Unix())
 	if err != nil {
 		return fmt.Errorf("postgres: create client: %w", err)
 	}

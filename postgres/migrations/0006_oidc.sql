@@ -1,6 +1,6 @@
 -- The PostgreSQL form of db/migrations/0007_oidc.sql: the same tables,
 -- columns and meanings, so that `gatehouse copy` moves rows one to one
--- (public and trusted stay 0/1 integers for that reason). Secrets, codes
+-- (public and trusted are BOOLEAN here, 0/1 there). Secrets, codes
 -- and tokens are stored as their SHA-256 (hex) only.
 
 CREATE TABLE oidc_clients (
@@ -8,8 +8,8 @@ CREATE TABLE oidc_clients (
     name          TEXT     NOT NULL,
     secret_hash   TEXT,                -- NULL for a public client
     redirect_uris TEXT     NOT NULL,   -- one per line
-    public        SMALLINT NOT NULL CHECK (public IN (0, 1)),
-    trusted       SMALLINT NOT NULL CHECK (trusted IN (0, 1)),
+    public        BOOLEAN  NOT NULL,
+    trusted       BOOLEAN  NOT NULL,
     created_at    BIGINT   NOT NULL
 );
 
