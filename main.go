@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return user(ctx, args, getenv, stdin, stdout, stderr)
 	case "copy":
 		return copyCommand(ctx, args, getenv, stdout)
+	case "client":
+		return client(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		printHelp(stdout)
 		return nil
@@ -213,6 +215,7 @@ Usage:
   gatehouse backup -db SRC DEST        copy a live database consistently to DEST
   gatehouse user COMMAND -db FILE ...  manage accounts (see "user commands" below)
   gatehouse copy -from FILE -to URL    move an SQLite database into an empty PostgreSQL one
+  gatehouse client COMMAND -db FILE    manage OpenID Connect apps (see "client commands" below)
   gatehouse help                       show this help
 
 Every flag -some-name can also be set with GATEHOUSE_SOME_NAME; a flag wins
@@ -227,6 +230,7 @@ backup flags:
   -db FILE   (GATEHOUSE_DB)   database to copy (default "auth.db")
 `)
 	printUserHelp(w)
+	printClientHelp(w)
 }
 
 func printFlags(w io.Writer, fs *flag.FlagSet) {

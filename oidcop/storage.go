@@ -370,7 +370,9 @@ func (s *storage) KeySet(context.Context) ([]op.Key, error) {
 func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, err := s.cfg.Store.Client(ctx, id)
 	if errors.Is(err, db.ErrNotFound) {
-		return nil, errNotFound
+		// invalid_client, not the server_error a plain error becomes
+		// on the refresh path.
+		return nil, oidc.ErrInvalidClient().WithParent(errNotFound)
 	}
 	if err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
@@ -435,7 +437,9 @@ func fillUserinfo(info *oidc.UserInfo, u *db.User, scopes []string) {
 			info.Name = u.Username
 		case oidc.ScopeEmail:
 			info.Email = u.Email
-			info.EmailVerified = oidc.Bool(u.EmailVerified())
+			// A claim rather than the field: the field's omitempty
+			// would drop false.
+			info.AppendClaims("email_verified", u.EmailVerified())
 		case ScopeGroups:
 			info.AppendClaims("groups", userGroups(u))
 		}

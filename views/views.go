@@ -32,7 +32,7 @@ const (
 	PageSessions  = "sessions"
 	PageForgot    = "forgot"
 	PageReset     = "reset"
-	PageLink      = "link" // a link from a mail that cannot be used
+	PageLink      = "link"     // a link from a mail that cannot be used
 	PageConsent   = "consent"  // an app asks to sign in (OpenID Connect)
 	PageContinue  = "continue" // on the way back to an app
 	PageApps      = "apps"     // the apps an account has allowed
