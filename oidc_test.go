@@ -653,3 +653,55 @@ func TestClientCommands(t *testing.T) {
 		t.Errorf("deleted client still listed: %q", out)
 	}
 }
+
+// gatehouse copy moves the OpenID Connect tables too: after a copy to
+// PostgreSQL (with the same key file) the app's refresh token works, the
+// signing key is the same, and the account's apps are listed.
+func TestCopyMovesOIDC(t *testing.T) {
+	ctx := context.Background()
+	s := startOIDC(t, "sqlite")
+	signup(t, s.base, "alice")
+	id, secret := s.clientAdd(t, "Grafana", "-redirect-uri", rpRedirect)
+	r := newRP(t, s.base, id, secret, gooidc.ScopeOpenID, "email", gooidc.ScopeOfflineAccess)
+	b := newAgent(t)
+	a := newAuthorization()
+	code := signInAndAllow(t, s, b, r, a, "alice")
+	tok, err := r.cfg.Exchange(ctx, code, oauth2.VerifierOption(a.verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := newAgent(t).do("GET", s.base+"/oauth/keys", nil).body
+	s.stop()
+
+	dbURL := pgtest.URL(t)
+	var out strings.Builder
+	if err := run(ctx, []string{"copy", "-from", s.dbArg, "-to", dbURL}, env(nil), nil, &out, &out); err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	base := "http://" + addr
+	_, _, stop := startWith(t, []string{"serve", "-addr", addr, "-db", dbURL, "-base-url", base, "-secret-key-file", s.key})
+	defer stop()
+
+	if got := newAgent(t).do("GET", base+"/oauth/keys", nil).body; got != keys {
+		t.Errorf("signing keys after the copy:\n%s\nwant\n%s", got, keys)
+	}
+	pg := newRP(t, base, id, secret, gooidc.ScopeOpenID, "email", gooidc.ScopeOfflineAccess)
+	fresh, err := pg.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	if err != nil {
+		t.Fatalf("refresh after the copy: %v", err)
+	}
+	if info, err := pg.provider.UserInfo(ctx, oauth2.StaticTokenSource(fresh)); err != nil || info.Email != "alice@example.com" {
+		t.Errorf("userinfo after the copy: %+v %v", info, err)
+	}
+	alice := newAgent(t)
+	alice.do("POST", base+"/signin", url.Values{"username": {"alice"}, "password": {cliPW}})
+	if ans := alice.do("GET", base+"/account/apps", nil); !strings.Contains(ans.body, "Grafana") {
+		t.Errorf("apps after the copy: %d", ans.status)
+	}
+}
