@@ -340,12 +340,11 @@ func (a *App) refuse(c *gin.Context, req *oidcop.AuthRequest, e *oidc.Error) {
 // refuseAccount answers an account that may not use apps (disabled) with
 // the error page the sign-in would show.
 func (a *App) refuseAccount(c *gin.Context, err error) {
-	status := statusOf(err)
-	if status == http.StatusInternalServerError {
-		a.serverError(c, err)
+	status, msg, answered := a.failure(c, err)
+	if answered {
 		return
 	}
-	a.oidcErrorPage(c, status, "Access refused", err.Error())
+	a.oidcErrorPage(c, status, "Access refused", msg)
 }
 
 // backToApp sends the browser to the app. After a form (the consent page,
