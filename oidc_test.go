@@ -110,6 +110,32 @@ func (s *oidcServer) exec(t *testing.T, query string, args ...any) {
 	}
 }
 
+// count runs a SELECT count(*) straight on the database.
+func (s *oidcServer) count(t *testing.T, query string) int {
+	t.Helper()
+	var n int
+	if strings.HasPrefix(s.dbArg, "postgres") {
+		conn, err := pgx.Connect(context.Background(), s.dbArg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if err := conn.QueryRow(context.Background(), query).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	d, err := sql.Open("sqlite3", "file:"+s.dbArg+"?_busy_timeout=5000&mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.QueryRow(query).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // agent is a browser: a cookie jar, no redirects followed.
 type agent struct {
 	t *testing.T
@@ -476,6 +502,13 @@ func testOIDCProvider(t *testing.T, backend string) {
 	}
 	if _, err := r.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
 		t.Error("userinfo works after Remove access")
+	}
+	// Both are in the account's activity (§13), with the app's name.
+	for _, kind := range []string{"app_allowed", "app_removed"} {
+		if n := s.count(t, `SELECT count(*) FROM security_events e JOIN users u ON u.id = e.user_id
+			WHERE u.username = 'alice' AND e.kind = '`+kind+`' AND e.detail = 'Grafana'`); n == 0 {
+			t.Errorf("no %s event recorded", kind)
+		}
 	}
 	if _, err := r.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
 		t.Error("refresh works after Remove access")
