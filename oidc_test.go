@@ -387,6 +387,17 @@ func testOIDCProvider(t *testing.T, backend string) {
 		}
 	}
 
+	// A HEAD of the consent page changes nothing (§6): no code for a link
+	// checker; the GET after it still goes back to the app.
+	a = newAuthorization()
+	head := alice.do("GET", r.authURL(a), nil)
+	if h := alice.do("HEAD", abs(s.base, head.location), nil); h.status != http.StatusOK || h.location != "" {
+		t.Errorf("HEAD of the consent page: %d %q", h.status, h.location)
+	}
+	if g := alice.do("GET", abs(s.base, head.location), nil); returned(t, g.location, a).Get("code") == "" {
+		t.Errorf("GET after HEAD: %d %q", g.status, g.location)
+	}
+
 	// prompt=login asks for the password again, then goes on.
 	a = newAuthorization()
 	ans := alice.do("GET", r.authURL(a, oauth2.SetAuthURLParam("prompt", "login")), nil)

@@ -180,6 +180,12 @@ func (a *App) consentPage(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if isHead(c.Request) {
+		// A HEAD changes nothing (product.md §6): no code is made for a
+		// link checker.
+		c.Status(http.StatusOK)
+		return
+	}
 	ctx := c.Request.Context()
 	user, sess := currentUser(c), currentSession(c)
 	if !req.Seen {
@@ -433,11 +439,19 @@ func (a *App) appsRevoke(c *gin.Context) {
 		a.serverError(c, err)
 		return
 	}
+	_, err = a.store.Consent(ctx, u.ID, client.ID)
+	allowed := err == nil
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		a.serverError(c, err)
+		return
+	}
 	if err := a.store.RevokeUserClient(ctx, u.ID, client.ID); err != nil {
 		a.serverError(c, err)
 		return
 	}
-	a.recordApp(c, u.ID, false, client)
+	if allowed {
+		a.recordApp(c, u.ID, false, client)
+	}
 	a.setNotice(c, fmtNotice("%s can no longer sign you in.", client.Name))
 	a.redirect(c, "/account/apps")
 }
