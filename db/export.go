@@ -34,6 +34,10 @@ var ExportTables = []Table{
 	{"oidc_auth_requests", []string{"id", "client_id", "user_id", "code_hash", "data", "created_at", "expires_at"}, nil},
 	{"oidc_tokens", []string{"token_hash", "kind", "grant_id", "client_id", "user_id", "scopes", "auth_time", "amr", "created_at", "expires_at", "used_at"}, nil},
 	{"oidc_consents", []string{"user_id", "client_id", "scopes", "created_at"}, nil},
+	{"totp_secrets", []string{"user_id", "secret", "pending", "enabled_at"}, nil},
+	{"recovery_codes", []string{"user_id", "code_hash"}, nil},
+	{"passkeys", []string{"id", "user_id", "credential_id", "name", "credential", "created_at", "last_used_at"}, nil},
+	{"one_time", []string{"key_hash", "value", "expires_at"}, nil},
 }
 
 // Export calls fn with every row of every table of ExportTables, in that

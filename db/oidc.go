@@ -72,14 +72,6 @@ type OIDCConsent struct {
 	CreatedAt  time.Time
 }
 
-// unixOrZero turns a stored Unix time back into a time, NULL into zero.
-func unixOrZero(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return time.Unix(v.Int64, 0).UTC()
-}
-
 func boolInt(b bool) int {
 	if b {
 		return 1

@@ -139,8 +139,8 @@ func (a *App) oidcErrorPage(c *gin.Context, status int, heading, message string)
 }
 
 const (
-	msgRequestGone    = "This sign-in request has expired or was already used. Go back to the app and sign in again."
-	noticeSignInAgain = "Sign in again to continue to %s."
+	msgRequestGone          = "This sign-in request has expired or was already used. Go back to the app and sign in again."
+	noticeSignInAgainForApp = "Sign in again to continue to %s."
 )
 
 // authRequest loads the request named by id with its client, or answers
@@ -218,7 +218,7 @@ func (a *App) consentPage(c *gin.Context) {
 		}
 		d := a.data(c, "Sign in")
 		d.Next = here
-		d.Notice = fmtNotice(noticeSignInAgain, client.Name)
+		d.Notice = fmtNotice(noticeSignInAgainForApp, client.Name)
 		a.renderForm(c, http.StatusOK, views.PageSignin, "signin-form", d)
 		return
 	}

@@ -20,6 +20,10 @@ func (a *App) routes() (*gin.Engine, error) {
 	if err := r.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
 		return nil, err
 	}
+	if a.metrics != nil {
+		// First, so the route is noted even when a later layer aborts.
+		r.Use(a.noteRoute)
+	}
 	r.Use(a.recovery, a.loadUser)
 	r.NoRoute(a.notFound)
 	r.NoMethod(a.methodNotAllowed)
@@ -38,6 +42,14 @@ func (a *App) routes() (*gin.Engine, error) {
 	// Sign-in answers signed in or out alike (product.md §2): a signed-in
 	// visitor who signs in again goes to next like anyone else.
 	r.POST("/signin", a.signinSubmit)
+
+	// The second step of a sign-in, and passkey sign-in (product.md §10):
+	// signed out (a pending step lives in the visitor's session), or
+	// signed in and signing in again, like POST /signin.
+	r.GET("/signin/2fa", a.twoStepPage)
+	r.POST("/signin/2fa", a.twoStepSubmit)
+	r.POST("/signin/passkey/begin", a.passkeySigninBegin)
+	r.POST("/signin/passkey/finish", a.passkeySigninFinish)
 
 	// Inline validation of the sign-up form (htmx), field by field.
 	r.POST("/signup/validate/:field", a.signupValidate)
@@ -64,6 +76,15 @@ func (a *App) routes() (*gin.Engine, error) {
 	private.POST("/account/delete", a.deleteSubmit)
 	private.GET("/account/sessions", a.sessionsPage)
 	private.POST("/account/sessions/revoke", a.revokeSubmit)
+	private.GET("/account/security", a.securityPage)
+	private.POST("/account/totp/setup", a.totpSetup)
+	private.POST("/account/totp/enable", a.totpEnable)
+	private.POST("/account/totp/disable", a.totpDisable)
+	private.POST("/account/recovery-codes", a.recoveryCodesSubmit)
+	private.POST("/account/recovery-codes/download", a.recoveryDownload)
+	private.POST("/account/passkeys/register/begin", a.passkeyRegisterBegin)
+	private.POST("/account/passkeys/register/finish", a.passkeyRegisterFinish)
+	private.POST("/account/passkeys/delete", a.passkeyDelete)
 
 	// OpenID Connect (product.md §12): the provider's endpoints where
 	// discovery says, the consent page, and /account/apps.

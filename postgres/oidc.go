@@ -22,13 +22,6 @@ func nullString(s string) *string {
 	return &s
 }
 
-func unixOrZero(v *int64) time.Time {
-	if v == nil {
-		return time.Time{}
-	}
-	return time.Unix(*v, 0).UTC()
-}
-
 const oidcClientColumns = `id, name, secret_hash, redirect_uris, public, trusted, created_at`
 
 func scanClient(row pgx.Row) (*db.OIDCClient, error) {
