@@ -754,3 +754,51 @@ func TestCopyMovesOIDC(t *testing.T) {
 		t.Errorf("apps after the copy: %d", ans.status)
 	}
 }
+
+// product.md §12 with §10: an account with a second factor signs in to an
+// app through the second step. The password answers 303 to /signin/2fa
+// (the browser is not signed in yet, so the authorization request waits),
+// the code goes on to the request, and the ID token says how the account
+// signed in (amr: pwd, otp, mfa).
+func TestOIDCSecondFactorRequired(t *testing.T) {
+	ctx := context.Background()
+	s := startOIDC(t, "sqlite")
+	signup(t, s.base, "alice")
+	secret := turnOnTOTP(t, newBrowser(t, s.base))
+	id, sec := s.clientAdd(t, "Grafana", "-redirect-uri", rpRedirect)
+	r := newRP(t, s.base, id, sec, gooidc.ScopeOpenID)
+	b := newAgent(t)
+	a := newAuthorization()
+	consent := b.do("GET", r.authURL(a), nil).location
+	ans := b.do("POST", s.base+"/signin", url.Values{"username": {"alice"}, "password": {cliPW}, "next": {consent}})
+	if ans.status != http.StatusSeeOther || !strings.HasPrefix(ans.location, "/signin/2fa") {
+		t.Fatalf("password of an account with a second factor: %d %q", ans.status, ans.location)
+	}
+	if g := b.do("GET", s.base+consent, nil); g.status != http.StatusSeeOther || !strings.HasPrefix(g.location, "/signin?") {
+		t.Fatalf("the request before the second step: %d %q, want sign-in", g.status, g.location)
+	}
+	ans = b.do("POST", s.base+"/signin/2fa", url.Values{"code": {totpNow(t, secret, 1)}})
+	if ans.status != http.StatusSeeOther || ans.location != consent {
+		t.Fatalf("second step: %d %q, want back to %q", ans.status, ans.location, consent)
+	}
+	if ans = b.do("GET", s.base+consent, nil); ans.status != http.StatusOK || !strings.Contains(ans.body, "Sign in to Grafana?") {
+		t.Fatalf("consent after the second step: %d %q", ans.status, ans.location)
+	}
+	ans = b.do("POST", s.base+"/oauth/consent", url.Values{"id": {strings.TrimPrefix(consent, "/oauth/consent?id=")}, "decision": {"allow"}})
+	tok, err := r.cfg.Exchange(ctx, returned(t, ans.location, a).Get("code"), oauth2.VerifierOption(a.verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := r.verifier.Verify(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		AMR []string `json:"amr"`
+	}
+	idt.Claims(&claims)
+	if !slices.Equal(claims.AMR, []string{"pwd", "otp", "mfa"}) {
+		t.Errorf("amr %v, want [pwd otp mfa]", claims.AMR)
+	}
+}
