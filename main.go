@@ -59,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return user(ctx, args, getenv, stdin, stdout, stderr)
 	case "copy":
 		return copyCommand(ctx, args, getenv, stdout)
+	case "client":
+		return client(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		printHelp(stdout)
 		return nil
@@ -352,6 +354,7 @@ Usage:
   gatehouse backup -verify FILE        check a copy: integrity, schema version, accounts, sessions
   gatehouse user COMMAND -db FILE ...  manage accounts (see "user commands" below)
   gatehouse copy -from FILE -to URL    move an SQLite database into an empty PostgreSQL one
+  gatehouse client COMMAND -db FILE    manage OpenID Connect apps (see "client commands" below)
   gatehouse help                       show this help
 
 Every flag -some-name can also be set with GATEHOUSE_SOME_NAME; a flag wins
@@ -367,6 +370,7 @@ backup flags:
   -verify FILE                    check FILE instead of making a copy; exit status 2 if it is not usable
 `)
 	printUserHelp(w)
+	printClientHelp(w)
 }
 
 func printFlags(w io.Writer, fs *flag.FlagSet) {

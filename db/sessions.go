@@ -204,19 +204,19 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 	}
 	gen := s.cache.generation()
 	var r userRow
-	var lastSeen, expires int64
+	var created, lastSeen, expires int64
 	var method string
 	var secondFactor bool
 	err := s.read.QueryRowContext(ctx, `
 		SELECT u.id, u.username, u.email, u.password_hash, u.email_verified_at, u.created_at,
 		       u.groups, u.is_admin, u.disabled_at,
-		       s.last_seen_at, s.expires_at, s.method, s.second_factor
+		       s.created_at, s.last_seen_at, s.expires_at, s.method, s.second_factor
 		FROM user_sessions AS s
 		JOIN users AS u ON u.id = s.user_id
 		WHERE s.id = ? AND s.token_hash = ?`, sessionID, hash).Scan(
 		&r.ID, &r.Username, &r.Email, &r.PasswordHash, &r.EmailVerifiedAt, &r.CreatedAt,
 		&r.Groups, &r.Admin, &r.DisabledAt,
-		&lastSeen, &expires, &method, &secondFactor)
+		&created, &lastSeen, &expires, &method, &secondFactor)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, Session{}, ErrNotFound
 	}
@@ -226,6 +226,7 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 	sess := Session{
 		ID:           sessionID,
 		UserID:       r.ID,
+		CreatedAt:    time.Unix(created, 0).UTC(),
 		LastSeenAt:   time.Unix(lastSeen, 0).UTC(),
 		ExpiresAt:    time.Unix(expires, 0).UTC(),
 		Method:       method,

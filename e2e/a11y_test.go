@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"gatehouse/internal/apptest"
+	"gatehouse/oidcop"
 )
 
 // axe-core, the accessibility engine, as published on npm (unmodified).
@@ -183,6 +184,18 @@ func TestAccessibility(t *testing.T) {
 		if maybe("/account/sessions") {
 			tb.open("/account/sessions")
 			check("sessions page")
+		}
+		if maybe("/account/apps") {
+			const cb = "https://grafana.example.com/login/generic_oauth"
+			c, _, err := oidcop.AddClient(t.Context(), app.Store, oidcop.NewClient{Name: "Grafana", RedirectURIs: []string{cb}}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tb.do(chromedp.Navigate(authorizeURL(app, c.ID, cb, "s")))
+			tb.waitFor("the consent page", `document.querySelector("button[value=allow]")`)
+			check("consent page")
+			tb.open("/account/apps")
+			check("apps page")
 		}
 		tb.open("/dashboard")
 		tb.submit(".actions form[action='/signout']", "the sign-in page", onSignin)

@@ -11,8 +11,10 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/internal/apptest"
+	"gatehouse/oidcop"
 )
 
 // repoRoot is the repository's root directory (the parent of e2e/).
@@ -99,6 +101,8 @@ func collectDocuments(t *testing.T, app *App) []document {
 		{"account email errors", user, "POST", "/account/email", fill("email", "nope"), true},
 		{"account delete errors", user, "POST", "/account/delete", fill("current_password", "wrong password"), true},
 		{"sessions", user, "GET", "/account/sessions", nil, true},
+		{"apps", user, "GET", "/account/apps", nil, true},
+		{"unknown app", user, "GET", "/oauth/authorize?client_id=nope&redirect_uri=https%3A%2F%2Fx.example%2Fcb", nil, true},
 		{"security", user, "GET", "/account/security", nil, true},
 		{"authenticator setup with errors", user, "POST", "/account/totp/setup", fill("current_password", "wrong password"), true},
 		{"authenticator setup", user, "POST", "/account/totp/setup", fill("current_password", testPassword), true},
@@ -117,6 +121,16 @@ func collectDocuments(t *testing.T, app *App) []document {
 		reqs = append(reqs,
 			req{"reset form", guest, "GET", link, nil, true},
 			req{"reset form with errors", guest, "POST", "/reset", fill("token", token, "new_password", "short", "new_password_confirm", "x"), true})
+	}
+	// The consent page of an app's request (OpenID Connect).
+	if c, _, err := oidcop.AddClient(t.Context(), app.Store, oidcop.NewClient{Name: "Grafana",
+		RedirectURIs: []string{"https://grafana.example.com/login/generic_oauth"}}, time.Now()); err == nil {
+		r := user.Get(strings.TrimPrefix(authorizeURL(app, c.ID, "https://grafana.example.com/login/generic_oauth", "s"), app.URL))
+		if loc := r.Header.Get("Location"); strings.HasPrefix(loc, "/oauth/consent?id=") {
+			reqs = append(reqs, req{"consent", user, "GET", loc, nil, true})
+		} else {
+			t.Errorf("authorize: %d %q", r.StatusCode, loc)
+		}
 	}
 	var docs []document
 	for _, r := range reqs {

@@ -19,6 +19,7 @@ import (
 	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/mail"
+	"gatehouse/oidcop"
 	"gatehouse/password"
 	"gatehouse/secretkey"
 	"gatehouse/static"
@@ -31,6 +32,7 @@ import (
 // *postgres.Store implement it.
 type Store interface {
 	account.Store
+	oidcop.Store
 	secretkey.Settings
 	Ping(ctx context.Context) error
 	CreateSession(ctx context.Context, n db.NewSession) (int64, error)
@@ -137,7 +139,8 @@ type App struct {
 	engine     *gin.Engine
 	touchEvery time.Duration
 	mail       *mailer
-	metrics    Metrics // nil when off
+	oidc       *oidcop.Provider // OpenID Connect (product.md §12)
+	metrics    Metrics          // nil when off
 	oneTime    account.OneTime
 	webauthn   *webauthn.WebAuthn
 }
@@ -223,6 +226,9 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 	}
 	if a.mail, err = newMailer(cfg); err != nil {
+		return nil, err
+	}
+	if err := a.newProvider(); err != nil {
 		return nil, err
 	}
 	if a.engine, err = a.routes(); err != nil {
@@ -315,6 +321,10 @@ func (a *App) RunCleanup(ctx context.Context, interval time.Duration) {
 			// told "expired" or "already used" instead of "not valid".
 			if _, err := a.store.DeleteExpiredTokens(ctx, time.Now().Add(-7*24*time.Hour)); err != nil {
 				a.log.Error("link token cleanup", "err", err)
+			}
+			// Authorization requests and tokens past their lifetime.
+			if _, err := a.store.DeleteExpiredOIDC(ctx, a.cfg.Now()); err != nil {
+				a.log.Error("oidc cleanup", "err", err)
 			}
 			if _, err := a.store.DeleteExpiredOneTime(ctx, time.Now()); err != nil {
 				a.log.Error("one-time cleanup", "err", err)

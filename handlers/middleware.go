@@ -147,6 +147,9 @@ func (a *App) crossOrigin(next http.Handler) http.Handler {
 	if err := cop.AddTrustedOrigin(base); err != nil {
 		a.log.Error("base URL as trusted origin", "origin", base, "err", err)
 	}
+	for _, p := range oidcCrossOriginBypass {
+		cop.AddInsecureBypassPattern(p)
+	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))

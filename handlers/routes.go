@@ -86,6 +86,10 @@ func (a *App) routes() (*gin.Engine, error) {
 	private.POST("/account/passkeys/register/finish", a.passkeyRegisterFinish)
 	private.POST("/account/passkeys/delete", a.passkeyDelete)
 
+	// OpenID Connect (product.md §12): the provider's endpoints where
+	// discovery says, the consent page, and /account/apps.
+	a.oidcRoutes(r, private)
+
 	// JSON API: signed-out callers get 401 JSON.
 	api := r.Group("/api", a.requireUserJSON)
 	api.GET("/me", a.apiMe)

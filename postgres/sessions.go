@@ -139,17 +139,17 @@ func (s *Store) CreateSession(ctx context.Context, n db.NewSession) (int64, erro
 // account deleted) or its token replaced.
 func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) (*db.User, db.Session, error) {
 	var f userFields
-	var lastSeen, expires int64
+	var created, lastSeen, expires int64
 	var method string
 	var secondFactor bool
 	err := s.pool.QueryRow(ctx, `
 		SELECT u.id, u.username, u.email, u.password_hash, u.email_verified_at, u.created_at,
 		       u.groups, u.is_admin, u.disabled_at,
-		       s.last_seen_at, s.expires_at, s.method, s.second_factor
+		       s.created_at, s.last_seen_at, s.expires_at, s.method, s.second_factor
 		FROM user_sessions AS s
 		JOIN users AS u ON u.id = s.user_id
 		WHERE s.id = $1 AND s.token_hash = $2`, sessionID, db.HashToken(token)).Scan(
-		append(f.dest(), &lastSeen, &expires, &method, &secondFactor)...)
+		append(f.dest(), &created, &lastSeen, &expires, &method, &secondFactor)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, db.Session{}, db.ErrNotFound
 	}
@@ -159,6 +159,7 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 	sess := db.Session{
 		ID:           sessionID,
 		UserID:       f.id,
+		CreatedAt:    time.Unix(created, 0).UTC(),
 		LastSeenAt:   time.Unix(lastSeen, 0).UTC(),
 		ExpiresAt:    time.Unix(expires, 0).UTC(),
 		Method:       method,

@@ -32,7 +32,10 @@ const (
 	PageSessions  = "sessions"
 	PageForgot    = "forgot"
 	PageReset     = "reset"
-	PageLink      = "link" // a link from a mail that cannot be used
+	PageLink      = "link"     // a link from a mail that cannot be used
+	PageConsent   = "consent"  // an app asks to sign in (OpenID Connect)
+	PageContinue  = "continue" // on the way back to an app
+	PageApps      = "apps"     // the apps an account has allowed
 	// Second factors (product.md §10).
 	PageSecurity      = "security"
 	PageTOTPSetup     = "totp-setup"
@@ -41,7 +44,8 @@ const (
 )
 
 var pages = []string{PageHome, PageSignup, PageSignin, PageDashboard, PageError, PageAccount, PageSessions,
-	PageForgot, PageReset, PageLink, PageSecurity, PageTOTPSetup, PageRecoveryCodes, PageTwoStep}
+	PageForgot, PageReset, PageLink, PageSecurity, PageTOTPSetup, PageRecoveryCodes, PageTwoStep,
+	PageConsent, PageContinue, PageApps}
 
 // Register adds page names defined outside this file (by other features)
 // before New is called.
@@ -66,6 +70,10 @@ type Data struct {
 	Sessions []SessionRow
 	// Link is the state of the pages reached from, or sending, mail links.
 	Link LinkInfo
+	// App is the app of the consent and continue pages (OpenID Connect).
+	App AppInfo
+	// Apps lists the apps the account has allowed (the apps page).
+	Apps []AppRow
 	// Security fills the second-factor pages.
 	Security SecurityInfo
 	// TwoStep fills the second step of a sign-in.

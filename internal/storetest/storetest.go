@@ -118,6 +118,11 @@ var tests = []test{
 	{"Settings", testSettings},
 	{"SessionMethod", testSessionMethod},
 	{"Events", testEvents},
+	// OpenID Connect (oidc.go).
+	{"OIDCClients", testOIDCClients},
+	{"OIDCCodeExchange", testOIDCCodeExchange},
+	{"OIDCRefreshRotation", testOIDCRefreshRotation},
+	{"OIDCGrants", testOIDCGrants},
 }
 
 // Run runs every behaviour test as a parallel subtest of t, each on a
