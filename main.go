@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"gatehouse/access"
 	"gatehouse/db"
 	"gatehouse/handlers"
 	"gatehouse/logbuf"
@@ -87,6 +88,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
+	var rules *access.Rules // nil: every host needs a signed-in account
+	if cfg.AccessRules != "" {
+		if rules, err = access.Load(cfg.AccessRules); err != nil {
+			return err
+		}
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	// Request lines are batched (at most logbuf.Every late); events and
 	// warnings go out at once.
@@ -133,9 +140,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Mail:            sender,
 		HashWait:        writeTimeout * 2 / 3,
 		ThrottleKey:     key.Derive("throttle"),
+		CookieDomain:    cfg.CookieDomain,
+		AccessRules:     rules,
 	}, b.Backend, hasher)
 	if err != nil {
 		return err
+	}
+	if cfg.AccessRules != "" {
+		stopReload := reloadOnHangup(cfg.AccessRules, app, logger)
+		defer stopReload()
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -175,6 +188,41 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	app.Wait()
 	stopCleanup()
 	return nil
+}
+
+// reloadOnHangup reloads the access rules from path at every SIGHUP until
+// the returned function is called. The signal is wired before this
+// returns, so a SIGHUP sent once the server listens never ends it.
+func reloadOnHangup(path string, app *handlers.App, logger *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				reloadRules(path, app, logger)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
+}
+
+// reloadRules puts the rules in path in force; a bad file keeps the rules
+// in force and logs why (product.md §11).
+func reloadRules(path string, app *handlers.App, logger *slog.Logger) {
+	rules, err := access.Load(path)
+	if err != nil {
+		logger.Error("access rules not reloaded; the previous rules stay in force", "err", err)
+		return
+	}
+	app.SetAccessRules(rules)
+	logger.Info("access rules reloaded", "file", path)
 }
 
 // backup copies a live database consistently: gatehouse backup -db SRC DEST.

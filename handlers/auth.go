@@ -26,6 +26,7 @@ type signinForm struct {
 	Password string `form:"password"`
 	Remember string `form:"remember"`
 	Next     string `form:"next"`
+	Rd       string `form:"rd"` // an app to go back to (product.md §11)
 }
 
 func (a *App) home(c *gin.Context) {
@@ -120,9 +121,17 @@ func (a *App) signupValidate(c *gin.Context) {
 	a.write(c, status, views.PageSignup, "inline-error", d)
 }
 
+// signinPage shows the sign-in form, keeping a safe next and rd. Signed
+// in, it sends the visitor on at once: to rd (an app behind forward-auth
+// that sent them here) or the dashboard.
 func (a *App) signinPage(c *gin.Context) {
+	if currentUser(c) != nil {
+		a.redirect(c, a.destination("", c.Query("rd")))
+		return
+	}
 	d := a.data(c, "Sign in")
 	d.Next = safeNext(c.Query("next"))
+	d.Rd = a.safeRd(c.Query("rd"))
 	a.renderForm(c, http.StatusOK, views.PageSignin, "signin-form", d)
 }
 
@@ -151,11 +160,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 		}
 		return
 	}
-	next := safeNext(f.Next)
-	if next == "" {
-		next = "/dashboard"
-	}
-	a.redirect(c, next)
+	a.redirect(c, a.destination(f.Next, f.Rd))
 }
 
 // signinFailed shows the sign-in form again: 422 for missing input, 401 for
@@ -164,6 +169,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 func (a *App) signinFailed(c *gin.Context, status int, f signinForm, v *validator, message string) {
 	d := a.data(c, "Sign in")
 	d.Next = safeNext(f.Next)
+	d.Rd = a.safeRd(f.Rd)
 	remember := ""
 	if f.Remember == "on" {
 		remember = "on"

@@ -52,6 +52,9 @@ type Data struct {
 	Form    Form
 	Field   Field // the field of an inline-validation fragment
 	Next    string
+	// Rd is the app to go back to after signing in (product.md §11),
+	// already checked: carried in a hidden field of the sign-in form.
+	Rd      string
 	Session SessionInfo
 	Error   ErrorInfo
 	// Sessions lists the user's signed-in sessions (the sessions page).

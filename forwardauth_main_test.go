@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// product.md §11: -cookie-domain must be the base URL's host or a parent
+// of it, and not a public suffix; anything else stops the start with one
+// line. Nothing is created for a refused start.
+func TestSpec11BadCookieDomainStopsWithOneLine(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		base, domain, want string
+	}{
+		{"https://auth.example.com", "com", "is a public suffix"},
+		{"https://auth.example.co.uk", "co.uk", "is a public suffix"},
+		{"https://auth.someone.github.io", "github.io", "is a public suffix"},
+		{"https://auth.example.com", "example.org", "must be the host of -base-url (auth.example.com) or a parent"},
+		{"https://auth.example.com", "other.auth.example.com", "must be the host of -base-url"},
+		{"https://auth.example.com", "ample.com", "must be the host of -base-url"},
+		{"https://auth.example.com", "https://example.com", "no scheme, port or path"},
+		{"https://auth.example.com", "example.com:443", "no scheme, port or path"},
+		{"https://auth.example.com", "example.com/", "no scheme, port or path"},
+		{"https://auth.example.com", "example.com.", "no scheme, port or path"},
+		{"https://auth.example.com", ".", "want a domain name"},
+		{"http://127.0.0.1:8080", "127.0.0.1", "not an IP address"},
+		{"http://localhost:8080", "localhost", "is a public suffix"},
+	}
+	for _, c := range cases {
+		args := []string{"serve", "-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "auth.db"), "-base-url", c.base, "-cookie-domain", c.domain}
+		err := run(context.Background(), args, env(nil), nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "-cookie-domain (GATEHOUSE_COOKIE_DOMAIN)") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("-base-url %s -cookie-domain %q: got %v, want one line with %q", c.base, c.domain, err, c.want)
+		}
+	}
+	// The variable is read as well.
+	err := run(context.Background(), []string{"serve", "-db", filepath.Join(dir, "auth.db"), "-base-url", "https://auth.example.com"},
+		env(map[string]string{"GATEHOUSE_COOKIE_DOMAIN": "com"}), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "public suffix") {
+		t.Errorf("GATEHOUSE_COOKIE_DOMAIN=com: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "auth.db")); err == nil {
+		t.Error("a refused start created the database")
+	}
+	// Good values.
+	for _, c := range []struct{ base, domain, want string }{
+		{"https://auth.example.com", "example.com", "example.com"},
+		{"https://auth.example.com", ".Example.COM", "example.com"},
+		{"https://auth.example.com:8443", "auth.example.com", "auth.example.com"},
+		{"https://auth.example.co.uk", "example.co.uk", "example.co.uk"},
+		{"http://auth.gatehouse.test", "gatehouse.test", "gatehouse.test"},
+	} {
+		cfg := serveConfig{Addr: ":8080", DB: "auth.db", SessionLifetime: time.Hour, SessionIdle: time.Hour, BaseURL: c.base, CookieDomain: c.domain}
+		if _, _, err := cfg.validate(); err != nil || cfg.CookieDomain != c.want {
+			t.Errorf("-base-url %s -cookie-domain %s: %v, domain %q, want %q", c.base, c.domain, err, cfg.CookieDomain, c.want)
+		}
+	}
+}
+
+// product.md §11: a bad rules file stops the start with one line naming
+// the file, the rule and the problem.
+func TestSpec11BadAccessRulesStopTheStart(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte("rules:\n  - hosts: [a.example.com]\n    policy: signed-in\n  - hosts: [b.example.com]\n    policy: alow\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-access-rules", rules}, nil, "access rules " + rules + `: rule 2: unknown policy "alow"`},
+		{nil, map[string]string{"GATEHOUSE_ACCESS_RULES": rules}, "access rules " + rules + ": rule 2:"},
+		{[]string{"-access-rules", filepath.Join(dir, "none.yaml")}, nil, "access rules " + filepath.Join(dir, "none.yaml") + ": no such file"},
+	} {
+		args := append([]string{"serve", "-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "auth.db")}, c.args...)
+		err := run(context.Background(), args, env(c.env), nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v %v: got %v, want one line with %q", c.args, c.env, err, c.want)
+		}
+	}
+}
+
+// product.md §11: SIGHUP reloads the rules; a bad file at reload keeps
+// the old rules and logs an error. The signal is real, sent to this
+// process, which serve listens to.
+func TestSpec11SighupReloadsAccessRules(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(rules, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rules:\n  - hosts: [open.example.com]\n    policy: bypass\n")
+	base, logs, stop := startWith(t, []string{"serve", "-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "auth.db"), "-access-rules", rules})
+	defer stop()
+	check := func(host string) int {
+		req, _ := http.NewRequest("GET", base+"/api/authz/forward-auth", nil)
+		req.Header.Set("X-Forwarded-Host", host)
+		req.Header.Set("X-Forwarded-Uri", "/")
+		req.Header.Set("X-Forwarded-Method", "GET")
+		r, err := noRedirects().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if check("open.example.com") != 200 || check("new.example.com") != 403 {
+		t.Fatal("the first rules are not in force")
+	}
+	hangup := func(wantLog string, n int) {
+		t.Helper()
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); strings.Count(logs.String(), wantLog) < n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log after SIGHUP:\n%s", wantLog, logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	write("rules:\n  - hosts: [new.example.com]\n    policy: bypass\n")
+	hangup("access rules reloaded", 1)
+	if check("open.example.com") != 403 || check("new.example.com") != 200 {
+		t.Fatal("the reloaded rules are not in force")
+	}
+	write("rules:\n  - hosts: [new.example.com]\n    policy: nobody\n")
+	hangup("access rules not reloaded", 1)
+	if !strings.Contains(logs.String(), `level=ERROR msg="access rules not reloaded; the previous rules stay in force"`) ||
+		!strings.Contains(logs.String(), `unknown policy`) {
+		t.Fatalf("the bad reload was not logged as an error:\n%s", logs.String())
+	}
+	if check("new.example.com") != 200 {
+		t.Fatal("a bad reload changed the rules in force")
+	}
+}

@@ -1,0 +1,278 @@
+package handlers_test
+
+import (
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gatehouse/access"
+	"gatehouse/handlers"
+	"gatehouse/internal/apptest"
+)
+
+const faPassword = "correct horse battery"
+
+// faServer is Gatehouse at http://auth.gatehouse.test with the cookie
+// domain gatehouse.test and rules (nil: the default), and a client that
+// reaches it by that name.
+func faServer(t *testing.T, rules string) (*apptest.Server, func() *apptest.Client) {
+	t.Helper()
+	var rs *access.Rules
+	if rules != "" {
+		var err error
+		if rs, err = access.Parse([]byte(rules)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := apptest.Start(t, apptest.Options{
+		BaseURL: "http://auth.gatehouse.test",
+		Configure: func(c *handlers.Config) {
+			c.CookieDomain = "gatehouse.test"
+			c.AccessRules = rs
+		},
+	})
+	return srv, func() *apptest.Client {
+		return apptest.NewClientVia(t, "http://auth.gatehouse.test", srv.Addr())
+	}
+}
+
+// fa asks the forward-auth endpoint about method url, as Caddy does.
+func fa(c *apptest.Client, method, rawURL string, headers ...string) *apptest.Response {
+	u, _ := url.Parse(rawURL)
+	h := append([]string{"X-Forwarded-Method", method, "X-Forwarded-Proto", u.Scheme,
+		"X-Forwarded-Host", u.Host, "X-Forwarded-Uri", u.RequestURI()}, headers...)
+	return c.Get("/api/authz/forward-auth", h...)
+}
+
+// ar asks the auth-request endpoint, as nginx does.
+func ar(c *apptest.Client, method, rawURL string, headers ...string) *apptest.Response {
+	h := append([]string{"X-Original-Method", method, "X-Original-URL", rawURL}, headers...)
+	return c.Get("/api/authz/auth-request", h...)
+}
+
+const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+// product.md §11: every answer of the two endpoints, signed out and in.
+func TestSpec11ForwardAuthAnswers(t *testing.T) {
+	_, client := faServer(t, "")
+	out := client()
+	in := client()
+	in.Signup("alice", "alice@example.com", faPassword)
+	original := "https://app.gatehouse.test/wiki/Page?x=1&y=2"
+	signin := "http://auth.gatehouse.test/signin?rd=" + url.QueryEscape(original)
+
+	cases := []struct {
+		name       string
+		do         func() *apptest.Response
+		wantStatus int
+		wantLoc    string
+		wantUser   string
+	}{
+		{"forward-auth: signed-out browser GET → 302 to sign-in with rd",
+			func() *apptest.Response { return fa(out, "GET", original, "Accept", browserAccept) }, 302, signin, ""},
+		{"forward-auth: signed-out browser HEAD → 302",
+			func() *apptest.Response { return fa(out, "HEAD", original, "Accept", browserAccept) }, 302, signin, ""},
+		{"forward-auth: signed-out GET without text/html → 401",
+			func() *apptest.Response { return fa(out, "GET", original, "Accept", "application/json") }, 401, "", ""},
+		{"forward-auth: signed-out POST, even from a browser → 401",
+			func() *apptest.Response { return fa(out, "POST", original, "Accept", browserAccept) }, 401, "", ""},
+		{"auth-request: signed out → 401 with the sign-in URL in Location",
+			func() *apptest.Response { return ar(out, "GET", original, "Accept", browserAccept) }, 401, signin, ""},
+		{"auth-request: signed-out POST → 401 with Location",
+			func() *apptest.Response { return ar(out, "POST", original) }, 401, signin, ""},
+		{"forward-auth: signed in → 200 with Remote-*",
+			func() *apptest.Response { return fa(in, "GET", original, "Accept", browserAccept) }, 200, "", "alice"},
+		{"forward-auth: signed-in POST → 200",
+			func() *apptest.Response { return fa(in, "POST", original) }, 200, "", "alice"},
+		{"auth-request: signed in → 200 with Remote-*",
+			func() *apptest.Response { return ar(in, "DELETE", original) }, 200, "", "alice"},
+	}
+	for _, c := range cases {
+		r := c.do()
+		if r.StatusCode != c.wantStatus || r.Header.Get("Location") != c.wantLoc {
+			t.Errorf("%s: got %d Location %q, want %d %q", c.name, r.StatusCode, r.Header.Get("Location"), c.wantStatus, c.wantLoc)
+		}
+		if got := r.Header.Get("Remote-User"); got != c.wantUser {
+			t.Errorf("%s: Remote-User %q, want %q", c.name, got, c.wantUser)
+		}
+		if r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Cache-Control %q", c.name, r.Header.Get("Cache-Control"))
+		}
+		if c.wantStatus == 200 {
+			if r.Body != "" {
+				t.Errorf("%s: body %q, want empty", c.name, r.Body)
+			}
+			if r.Header.Get("Remote-Email") != "alice@example.com" || r.Header.Get("Remote-Name") != "alice" {
+				t.Errorf("%s: Remote-Email %q Remote-Name %q", c.name, r.Header.Get("Remote-Email"), r.Header.Get("Remote-Name"))
+			}
+			if v, ok := r.Header["Remote-Groups"]; !ok || len(v) != 1 || v[0] != "" {
+				t.Errorf("%s: Remote-Groups %q (present: %v), want present and empty", c.name, v, ok)
+			}
+		}
+	}
+}
+
+// product.md §11: any method is answered, and the cross-origin check of
+// §6 does not apply: nginx's subrequest keeps the app's POST and Origin.
+func TestSpec11ForwardAuthAnyMethodAndCrossOrigin(t *testing.T) {
+	_, client := faServer(t, "")
+	in := client()
+	in.Signup("alice", "alice@example.com", faPassword)
+	for _, path := range []string{"/api/authz/forward-auth", "/api/authz/auth-request"} {
+		for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+			r := in.Do(m, path, nil, "Origin", "https://app.example.net", "Sec-Fetch-Site", "cross-site",
+				"X-Original-Method", m, "X-Original-URL", "https://app.gatehouse.test/form",
+				"X-Forwarded-Method", m, "X-Forwarded-Host", "app.gatehouse.test", "X-Forwarded-Uri", "/form")
+			if r.StatusCode != 200 || r.Header.Get("Remote-User") != "alice" {
+				t.Errorf("%s %s: got %d Remote-User %q, want 200 alice", m, path, r.StatusCode, r.Header.Get("Remote-User"))
+			}
+		}
+	}
+}
+
+// A direct caller learns only about its own session, and a check writes
+// nothing to the database (product.md §11, §5): the data version of the
+// file stands still over many checks.
+func TestSpec11ForwardAuthWritesNothing(t *testing.T) {
+	srv, client := faServer(t, "")
+	in := client()
+	in.Signup("alice", "alice@example.com", faPassword)
+	raw := srv.RawDB(t)
+	version := func() int64 {
+		conn, err := raw.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var v int64
+		if err := conn.QueryRowContext(t.Context(), `PRAGMA data_version`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	raw.SetMaxOpenConns(1)
+	before := version()
+	for i := 0; i < 20; i++ {
+		if r := fa(in, "POST", "https://app.gatehouse.test/x"); r.StatusCode != 200 {
+			t.Fatalf("check %d: %d", i, r.StatusCode)
+		}
+		if r := ar(client(), "GET", "https://app.gatehouse.test/x"); r.StatusCode != 401 {
+			t.Fatalf("signed-out check %d: %d", i, r.StatusCode)
+		}
+	}
+	after := version()
+	if after != before {
+		t.Fatalf("data_version moved from %d to %d: a check wrote to the database", before, after)
+	}
+	// The measure sees writes: a sign-up moves it.
+	client().Signup("bob", "bob@example.com", faPassword)
+	if version() == after {
+		t.Fatal("data_version did not move after a sign-up: the measure sees nothing")
+	}
+}
+
+// product.md §11: sign-out and revocation apply at the next check.
+func TestSpec11ForwardAuthSignoutAndRevocation(t *testing.T) {
+	_, client := faServer(t, "")
+	a, b := client(), client()
+	a.Signup("alice", "alice@example.com", faPassword)
+	b.Signin("alice", faPassword)
+	const u = "https://app.gatehouse.test/"
+	if fa(a, "GET", u).StatusCode != 200 || fa(b, "GET", u).StatusCode != 200 {
+		t.Fatal("both sessions should pass")
+	}
+	a.Post("/signout", nil)
+	if r := fa(a, "GET", u); r.StatusCode != 401 {
+		t.Fatalf("after sign-out: %d", r.StatusCode)
+	}
+	a.Signin("alice", faPassword)
+	// a ends every other session: b is out at its next check.
+	if r := a.Post("/account/sessions/revoke", url.Values{"id": {"others"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke: %d %s", r.StatusCode, r.Body)
+	}
+	if r := ar(b, "GET", u); r.StatusCode != 401 {
+		t.Fatalf("after revocation: %d", r.StatusCode)
+	}
+	if r := ar(a, "GET", u); r.StatusCode != 200 {
+		t.Fatalf("the revoking session: %d", r.StatusCode)
+	}
+}
+
+const faRules = `rules:
+  - hosts: ["status.gatehouse.test"]
+    policy: bypass
+  - hosts: ["admin.gatehouse.test"]
+    groups: ["admins"]
+    policy: signed-in
+  - hosts: ["grafana.gatehouse.test"]
+    policy: two-factor
+  - hosts: ["*.gatehouse.test"]
+    paths: ["/api/*"]
+    methods: ["GET"]
+    policy: signed-in
+  - hosts: ["secret.gatehouse.test"]
+    policy: deny
+`
+
+// product.md §11: the rules decide; bypass answers without Remote-*
+// signed out and with them signed in.
+func TestSpec11ForwardAuthRules(t *testing.T) {
+	_, client := faServer(t, faRules)
+	out, in := client(), client()
+	in.Signup("alice", "alice@example.com", faPassword)
+	cases := []struct {
+		c          *apptest.Client
+		method     string
+		url        string
+		wantStatus int
+		wantUser   string
+		wantBody   string
+	}{
+		{out, "GET", "https://status.gatehouse.test/", 200, "", ""},
+		{in, "GET", "https://status.gatehouse.test/", 200, "alice", ""},
+		{out, "GET", "https://admin.gatehouse.test/", 401, "", ""},
+		{in, "GET", "https://admin.gatehouse.test/", 403, "", "may not open this page"},
+		{in, "GET", "https://grafana.gatehouse.test/", 403, "", "http://auth.gatehouse.test/account/security"},
+		{in, "GET", "https://wiki.gatehouse.test/api/pages", 200, "alice", ""},
+		{in, "POST", "https://wiki.gatehouse.test/api/pages", 403, "", ""},
+		{in, "GET", "https://wiki.gatehouse.test/", 403, "", ""},
+		{out, "GET", "https://secret.gatehouse.test/", 403, "", ""},
+		{in, "GET", "https://secret.gatehouse.test/", 403, "", ""},
+	}
+	for _, c := range cases {
+		for name, ask := range map[string]func(*apptest.Client, string, string, ...string) *apptest.Response{"forward-auth": fa, "auth-request": ar} {
+			r := ask(c.c, c.method, c.url)
+			if r.StatusCode != c.wantStatus || r.Header.Get("Remote-User") != c.wantUser || !strings.Contains(r.Body, c.wantBody) {
+				t.Errorf("%s %s %s: got %d Remote-User %q body %q, want %d %q %q", name, c.method, c.url,
+					r.StatusCode, r.Header.Get("Remote-User"), r.Body, c.wantStatus, c.wantUser, c.wantBody)
+			}
+			if _, ok := r.Header["Remote-User"]; c.wantUser == "" && ok {
+				t.Errorf("%s %s %s: Remote-User present", name, c.method, c.url)
+			}
+		}
+	}
+}
+
+// Rules replaced while the server runs apply to the next check.
+func TestSpec11ForwardAuthSetAccessRules(t *testing.T) {
+	srv, client := faServer(t, "")
+	in := client()
+	in.Signup("alice", "alice@example.com", faPassword)
+	if r := fa(in, "GET", "https://secret.gatehouse.test/"); r.StatusCode != 200 {
+		t.Fatalf("default rules: %d", r.StatusCode)
+	}
+	dir := t.TempDir()
+	name := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(name, []byte(faRules), 0o600)
+	rs, err := access.Load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.App.SetAccessRules(rs)
+	if r := fa(in, "GET", "https://secret.gatehouse.test/"); r.StatusCode != 403 {
+		t.Fatalf("new rules: %d", r.StatusCode)
+	}
+}
