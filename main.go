@@ -114,7 +114,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	key, err := secretkey.Load(cfg.SecretKeyFile, true)
+	key, err := secretkey.LoadFor(ctx, b.db, cfg.SecretKeyFile)
 	if err != nil {
 		b.Close()
 		return err
@@ -140,6 +140,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Mail:            sender,
 		HashWait:        writeTimeout * 2 / 3,
 		ThrottleKey:     key.Derive("throttle"),
+		SecretKey:       key,
 		CookieDomain:    cfg.CookieDomain,
 		AccessRules:     rules,
 	}, b.Backend, hasher)
