@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gatehouse/internal/pgtest"
+	"gatehouse/internal/redistest"
 )
 
 // product.md §11: -cookie-domain must be the base URL's host or a parent
@@ -142,5 +145,140 @@ func TestSpec11SighupReloadsAccessRules(t *testing.T) {
 	}
 	if check("new.example.com") != 200 {
 		t.Fatal("a bad reload changed the rules in force")
+	}
+}
+
+// check asks instance base's forward-auth endpoint about GET
+// https://HOST/ with b's cookies, and returns the status and Remote-Groups
+// (with whether it was there).
+func (b *browser) check(base, host string) (int, string, bool) {
+	b.t.Helper()
+	req, _ := http.NewRequest("GET", base+"/api/authz/forward-auth", nil)
+	req.Header.Set("X-Forwarded-Method", "GET")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Set("X-Forwarded-Host", host)
+	req.Header.Set("X-Forwarded-Uri", "/")
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	g, ok := resp.Header["Remote-Groups"]
+	return resp.StatusCode, strings.Join(g, "|"), ok
+}
+
+const groupRules = `rules:
+  - hosts: ["admin.example.com"]
+    groups: ["admins"]
+    policy: signed-in
+  - hosts: ["*.example.com"]
+    policy: signed-in
+`
+
+func TestSpec11GroupsOnSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.db")
+	testGroups(t, []string{"-db", path}, 1, path, nil)
+}
+
+func TestSpec11GroupsOnPostgres(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	key := filepath.Join(t.TempDir(), "gatehouse.key")
+	testGroups(t, []string{"-db", dbURL, "-secret-key-file", key}, 2, dbURL, env(map[string]string{"GATEHOUSE_SECRET_KEY_FILE": key}))
+}
+
+func TestSpec11GroupsOnPostgresAndRedis(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{})
+	dbURL := pgtest.URL(t)
+	key := filepath.Join(t.TempDir(), "gatehouse.key")
+	testGroups(t, []string{"-db", dbURL, "-secret-key-file", key, "-redis-url", r.URL}, 2, dbURL,
+		env(map[string]string{"GATEHOUSE_SECRET_KEY_FILE": key, "GATEHOUSE_REDIS_URL": r.URL}))
+}
+
+// testGroups: `gatehouse user groups` sets and clears an account's
+// groups while n instances serve; the next forward-auth check on every
+// instance answers by the new groups, /api/me lists them, and `user
+// signout` ends the forward-auth session at once (product.md §11, §14).
+func testGroups(t *testing.T, serveArgs []string, n int, dbArg string, cmdEnv func(string) string) {
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rules, []byte(groupRules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cmdEnv == nil {
+		cmdEnv = env(nil)
+	}
+	var bases []string
+	for range n {
+		base, _, stop := startWith(t, append([]string{"serve", "-addr", "127.0.0.1:0", "-access-rules", rules}, serveArgs...))
+		t.Cleanup(stop)
+		bases = append(bases, base)
+	}
+	signup(t, bases[0], "alice")
+	alice := newBrowser(t, bases[0])
+	if s := alice.signin("alice", cliPW); s != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", s)
+	}
+	groups := func(args ...string) string {
+		t.Helper()
+		out, err := userCmd(t, "", cmdEnv, append([]string{"groups", "-db", dbArg}, args...)...)
+		if err != nil {
+			t.Fatalf("user groups %v: %v", args, err)
+		}
+		return out
+	}
+	expect := func(when string, status int, wantGroups string, me string) {
+		t.Helper()
+		for _, base := range bases {
+			s, g, _ := alice.check(base, "admin.example.com")
+			if s != status || g != wantGroups {
+				t.Errorf("%s, on %s: %d Remote-Groups %q, want %d %q", when, base, s, g, status, wantGroups)
+			}
+			if s, body := alice.on(base).do("GET", "/api/me", nil); s != 200 || !strings.Contains(body, `"groups":`+me) {
+				t.Errorf("%s, /api/me on %s: %d %s, want groups %s", when, base, s, body, me)
+			}
+		}
+	}
+	expect("no groups", http.StatusForbidden, "", "[]")
+	if out := groups("alice", "family, admins,family"); out != "groups of alice: admins,family\n" {
+		t.Errorf("user groups output %q", out)
+	}
+	expect("in admins", http.StatusOK, "admins,family", `["admins","family"]`)
+	if out := groups("alice", "family"); out != "groups of alice: family\n" {
+		t.Errorf("user groups output %q", out)
+	}
+	expect("out of admins", http.StatusForbidden, "", `["family"]`)
+	if out := groups("alice", ""); out != "groups of alice cleared\n" {
+		t.Errorf("user groups (clear) output %q", out)
+	}
+	expect("cleared", http.StatusForbidden, "", "[]")
+	if s, g, ok := alice.check(bases[0], "wiki.example.com"); s != 200 || g != "" || !ok {
+		t.Errorf("no groups on a signed-in host: %d %q present %v, want 200 with an empty Remote-Groups", s, g, ok)
+	}
+
+	// Errors: one line, nothing changed.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"alice", "Admins"}, `bad group "Admins": A group name is 1 to 32 characters`},
+		{[]string{"alice", "ok,bad group"}, `bad group "bad group"`},
+		{[]string{"alice", strings.Repeat("a", 33)}, "bad group"},
+		{[]string{"nobody", "admins"}, `unknown user "nobody"`},
+		{[]string{"alice"}, "usage: gatehouse user groups -db FILE USERNAME GROUP,GROUP"},
+	} {
+		_, err := userCmd(t, "", cmdEnv, append([]string{"groups", "-db", dbArg}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("user groups %q: %v, want %q", c.args, err, c.want)
+		}
+	}
+	expect("after refused changes", http.StatusForbidden, "", "[]")
+
+	// `user signout` ends the session for forward-auth at once.
+	if _, err := userCmd(t, "", cmdEnv, "signout", "-db", dbArg, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, base := range bases {
+		if s, _, _ := alice.check(base, "wiki.example.com"); s != http.StatusUnauthorized {
+			t.Errorf("after user signout, on %s: %d, want 401", base, s)
+		}
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+
+	"gatehouse/rules"
 )
 
 // Policy is what a rule asks of a request it matches.
@@ -129,8 +131,6 @@ func yamlProblem(err error, withLine bool) error {
 var (
 	hostRE   = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	methodRE = regexp.MustCompile(`^[A-Z]{1,20}$`)
-	// GroupRE is the rule for a group name (product.md §11).
-	GroupRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 )
 
 // check validates a rule and normalises its hosts (lowercase) and
@@ -166,7 +166,7 @@ func (r *Rule) check() error {
 		r.Methods[i] = m
 	}
 	for _, g := range r.Groups {
-		if !GroupRE.MatchString(g) {
+		if rules.GroupError(g) != "" {
 			return fmt.Errorf("group %q must be 1 to 32 characters of a-z, 0-9, _ and -", g)
 		}
 	}

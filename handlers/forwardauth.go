@@ -93,9 +93,9 @@ func (a *App) authorize(c *gin.Context, o original) access.Outcome {
 	if user != nil {
 		who = access.Subject{
 			SignedIn:     true,
-			Disabled:     userDisabled(user),
-			SecondFactor: sessionSecondFactor(sess),
-			Groups:       userGroups(user),
+			Disabled:     user.Disabled(),
+			SecondFactor: sess.SecondFactor,
+			Groups:       user.Groups,
 		}
 	}
 	req := access.Request{Method: o.method}

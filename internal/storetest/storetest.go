@@ -108,6 +108,8 @@ var tests = []test{
 	{"Settings", testSettings},
 	{"SessionMethod", testSessionMethod},
 	{"Events", testEvents},
+	// Groups (groups.go).
+	{"SetGroups", testSetGroups},
 }
 
 // Run runs every behaviour test as a parallel subtest of t, each on a
