@@ -455,3 +455,22 @@ func dropEmpty(s string) string {
 	}
 	return strings.Join(kept, "")
 }
+
+// The README shows the snippets the tests run, verbatim, and the rules
+// file it shows is valid.
+func TestReadmeShowsTheSnippets(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"Caddyfile", "nginx.conf", "compose.traefik.yaml", "rules.yaml"} {
+		if !strings.Contains(string(readme), "```"+map[string]string{
+			"Caddyfile": "caddyfile", "nginx.conf": "nginx", "compose.traefik.yaml": "yaml", "rules.yaml": "yaml",
+		}[name]+"\n"+snippet(t, name)+"```\n") {
+			t.Errorf("README.md does not show deploy/forward-auth/%s verbatim", name)
+		}
+	}
+	if _, err := access.Load(filepath.Join("forward-auth", "rules.yaml")); err != nil {
+		t.Errorf("the README's rules file: %v", err)
+	}
+}
