@@ -413,6 +413,19 @@ func testProxy(t *testing.T, startProxy func(t *testing.T, port int, gatehouse, 
 	if r, _ = alice.do("GET", p.url("admin", "/"), nil, "Accept", browserAccept); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("not in the rule's group: %d", r.StatusCode)
 	}
+	// In the group (set as `gatehouse user groups` does), the next request
+	// passes, with the groups.
+	u, err := gh.Store.UserByUsername(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gh.Store.SetGroups(t.Context(), u.ID, []string{"admins", "family"}); err != nil {
+		t.Fatal(err)
+	}
+	r, body = alice.do("GET", p.url("admin", "/"), nil, forged...)
+	if r.StatusCode != http.StatusOK || !strings.Contains(body, `Remote-Groups: ["admins,family"]`) || strings.Contains(body, "mallory") {
+		t.Fatalf("in the rule's group: %d, the app saw:\n%s", r.StatusCode, body)
+	}
 
 	// Revocation from another browser applies at the next request.
 	other := p.browser(t)

@@ -351,3 +351,51 @@ func TestSpec11TraefikContract(t *testing.T) {
 		t.Errorf("method the rule does not list: %d", r.StatusCode)
 	}
 }
+
+// Whatever a client puts in the headers that describe the original
+// request, the endpoints answer for its own session only, never 500.
+func TestSpec11ForwardAuthHostileHeaders(t *testing.T) {
+	_, client := faServer(t, faRules)
+	out := client()
+	values := []string{"", " ", "a b", "evil.example/path", "\x00", "app.gatehouse.test\r\nX: y", strings.Repeat("a", 8000),
+		"javascript:alert(1)", "//evil.example", "http://", "https://[::1", "%zz", "app.gatehouse.test:99999", "ünïcode.test"}
+	for _, v := range values {
+		for _, h := range [][]string{
+			{"X-Forwarded-Host", v, "X-Forwarded-Uri", "/", "Accept", browserAccept},
+			{"X-Forwarded-Host", "app.gatehouse.test", "X-Forwarded-Uri", v, "Accept", browserAccept},
+			{"X-Forwarded-Proto", v, "X-Forwarded-Host", "app.gatehouse.test", "X-Forwarded-Method", v},
+		} {
+			req, err := http.NewRequest("GET", out.Base+"/api/authz/forward-auth", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok := true
+			for i := 0; i < len(h); i += 2 {
+				if strings.ContainsAny(h[i+1], "\r\n\x00") {
+					ok = false // not a header a client can send
+				}
+				req.Header.Set(h[i], h[i+1])
+			}
+			if !ok {
+				continue
+			}
+			resp, err := out.Client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			loc := resp.Header.Get("Location")
+			if resp.StatusCode >= 500 || (resp.StatusCode == 302 && !strings.HasPrefix(loc, "http://auth.gatehouse.test/signin")) {
+				t.Errorf("%q: %d Location %q", h, resp.StatusCode, loc)
+			}
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			continue
+		}
+		r := ar(out, "GET", v)
+		loc := r.Header.Get("Location")
+		if (r.StatusCode != 401 && r.StatusCode != 403) || (loc != "" && !strings.HasPrefix(loc, "http://auth.gatehouse.test/signin")) {
+			t.Errorf("X-Original-URL %q: %d %q", v, r.StatusCode, loc)
+		}
+	}
+}
