@@ -102,7 +102,8 @@ func (a *App) authorize(c *gin.Context, o original) access.Outcome {
 	if o.url != nil {
 		req.Host, req.Path = o.url.Host, o.url.RequestURI()
 	}
-	outcome := a.accessRules().Decide(req, who)
+	rules := a.accessRules() // one set for the whole answer, even during a reload
+	outcome := rules.Decide(req, who)
 	switch outcome {
 	case access.Allow:
 		if who.SignedIn && !who.Disabled {
@@ -115,7 +116,8 @@ func (a *App) authorize(c *gin.Context, o original) access.Outcome {
 		c.Status(http.StatusOK)
 	case access.Forbid:
 		msg := msgForwardForbidden
-		if who.SignedIn && !who.SecondFactor && a.accessRules().Decide(req, access.Subject{
+		// Say so when a second factor is all that is missing.
+		if who.SignedIn && !who.SecondFactor && rules.Decide(req, access.Subject{
 			SignedIn: true, SecondFactor: true, Groups: who.Groups, Disabled: who.Disabled,
 		}) == access.Allow {
 			msg = fmt.Sprintf(msgForwardTwoFactor, strings.TrimSuffix(a.cfg.BaseURL.String(), "/"))
