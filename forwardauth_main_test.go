@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/apptest"
 	"gatehouse/internal/pgtest"
 	"gatehouse/internal/redistest"
 )
@@ -178,6 +179,23 @@ const groupRules = `rules:
 func TestSpec11GroupsOnSQLite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "auth.db")
 	testGroups(t, []string{"-db", path}, 1, path, nil)
+	// Each change is in the account's activity as an admin action (§13);
+	// the refused ones are not.
+	rows, err := apptest.OpenRaw(t, path).Query(`SELECT detail FROM security_events WHERE kind = 'admin_action' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var d string
+		rows.Scan(&d)
+		got = append(got, d)
+	}
+	want := []string{"groups set: admins, family", "groups set: family", "groups cleared"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("admin actions recorded %q, want %q", got, want)
+	}
 }
 
 func TestSpec11GroupsOnPostgres(t *testing.T) {
