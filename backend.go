@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"gatehouse/account"
 	"gatehouse/db"
@@ -25,6 +26,7 @@ type database interface {
 	throttle.Store
 	secretkey.Settings
 	ListUsers(ctx context.Context) ([]*db.User, error)
+	CountActiveSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
 	Close() error
 }
 

@@ -66,6 +66,12 @@ func (e *ThrottledError) Error() string {
 	return fmt.Sprintf("account: %s limit reached; retry in %s", e.Rule.Name, e.Wait.Round(time.Second))
 }
 
+// Metrics hears how long requests wait for a hashing slot (product.md
+// §15; package metrics). Nil measures nothing and reads no clock.
+type Metrics interface {
+	HashWait(time.Duration)
+}
+
 // Service applies the account rules.
 type Service struct {
 	store    Store
@@ -75,6 +81,7 @@ type Service struct {
 	log      *slog.Logger
 	hashWait time.Duration
 	now      func() time.Time
+	metrics  Metrics
 }
 
 // Config wires a Service.
@@ -88,6 +95,7 @@ type Config struct {
 	// after it); zero waits as long as the context allows (the admin
 	// commands).
 	HashWait time.Duration
+	Metrics  Metrics // nil: none
 }
 
 // New returns a Service.
@@ -103,6 +111,7 @@ func New(cfg Config) *Service {
 		log:      cfg.Logger,
 		hashWait: cfg.HashWait,
 		now:      cfg.Limits.Now,
+		metrics:  cfg.Metrics,
 	}
 }
 
@@ -119,7 +128,14 @@ func (s *Service) slot(ctx context.Context) (*password.Slot, error) {
 		wctx, cancel = context.WithTimeout(ctx, s.hashWait)
 		defer cancel()
 	}
+	var start time.Time
+	if s.metrics != nil {
+		start = time.Now()
+	}
 	slot, err := s.hasher.Acquire(wctx)
+	if s.metrics != nil {
+		s.metrics.HashWait(time.Since(start))
+	}
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		return nil, ErrBusy
 	}

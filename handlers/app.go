@@ -106,6 +106,22 @@ type Config struct {
 	// AccessRules decide the forward-auth endpoints; nil is
 	// access.Default() (every host needs a signed-in account).
 	AccessRules *access.Rules
+	// Metrics counts requests, sign-ins, mail...; nil: metrics are off.
+	Metrics Metrics
+}
+
+// Metrics counts what product.md §15 lists; package metrics implements it
+// for the metrics listener. Nil (metrics off) costs nothing: no route is
+// noted, no clock is read, nothing is counted.
+type Metrics interface {
+	account.Metrics // the wait for a hashing slot
+	// Request counts an answered request; route is the route template
+	// (Gin's FullPath, never the raw path), "" when none matched.
+	Request(method, route string, status int, elapsed time.Duration)
+	SignIn(outcome string)
+	SignUp(outcome string)
+	Throttled(rule string)
+	Mail(name string, err error)
 }
 
 // App holds everything a handler needs: one struct, built once in main.
@@ -122,6 +138,7 @@ type App struct {
 	touchEvery time.Duration
 	mail       *mailer
 	rules      atomic.Pointer[access.Rules] // replaced whole on reload
+	metrics    Metrics // nil when off
 }
 
 // New builds the App and its routes over a backend and the password hasher.
@@ -154,8 +171,13 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	limits := throttle.New(b.Throttle, cfg.Now).Keyed(cfg.ThrottleKey)
+	if cfg.Metrics != nil {
+		limits = limits.OnRefusal(func(r throttle.Rule) { cfg.Metrics.Throttled(r.Name) })
+	}
 	a := &App{
 		cfg:     cfg,
+		metrics: cfg.Metrics,
 		log:     cfg.Logger,
 		reqLog:  cfg.RequestLog,
 		store:   b.Store,
@@ -164,9 +186,10 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 			Store:    b.Store,
 			Sessions: b.Sessions,
 			Hasher:   hasher,
-			Limits:   throttle.New(b.Throttle, cfg.Now).Keyed(cfg.ThrottleKey),
+			Limits:   limits,
 			Logger:   cfg.Logger,
 			HashWait: cfg.HashWait,
+			Metrics:  cfg.Metrics,
 		}),
 		views:    v,
 		sessions: newSessionManager(cfg, b.Sessions),

@@ -50,6 +50,7 @@ func (a *App) signupSubmit(c *gin.Context) {
 		ClientIP: c.ClientIP(),
 	})
 	if err != nil {
+		a.countSignUp(err)
 		status, msg, answered := a.failure(c, err)
 		if !answered {
 			a.signupAgain(c, status, f, problemsOf(err), msg)
@@ -58,7 +59,9 @@ func (a *App) signupSubmit(c *gin.Context) {
 	}
 	a.sendVerification(user)
 	// The password was just set: the new account is its own proof.
-	if err := a.signIn(c, &account.Proof{User: user, Method: account.MethodPassword}, false); err != nil {
+	err = a.signIn(c, &account.Proof{User: user, Method: account.MethodPassword}, false)
+	a.countSignUp(err)
+	if err != nil {
 		a.serverError(c, err)
 		return
 	}
@@ -147,6 +150,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 	v.check(strings.TrimSpace(f.Username) != "", "username", msgLoginRequired)
 	v.check(f.Password != "", "password", msgLoginPassword)
 	if !v.valid() {
+		a.countSignIn(errInvalidForm)
 		a.signinFailed(c, http.StatusUnprocessableEntity, f, &v, "")
 		return
 	}
@@ -154,6 +158,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 	if err == nil {
 		err = a.signIn(c, proof, f.Remember == "on")
 	}
+	a.countSignIn(err)
 	if err != nil {
 		if status, msg, answered := a.failure(c, err); !answered {
 			a.signinFailed(c, status, f, &v, msg)

@@ -20,6 +20,10 @@ func (a *App) routes() (*gin.Engine, error) {
 	if err := r.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
 		return nil, err
 	}
+	if a.metrics != nil {
+		// First, so the route is noted even when a later layer aborts.
+		r.Use(a.noteRoute)
+	}
 	r.Use(a.recovery, a.loadUser)
 	r.NoRoute(a.notFound)
 	r.NoMethod(a.methodNotAllowed)

@@ -43,6 +43,7 @@ type Store interface {
 	CreateLinkToken(ctx context.Context, userID int64, kind db.TokenKind, newEmail string, now, expires time.Time) (string, error)
 	UseEmailToken(ctx context.Context, token string, now time.Time) (*db.LinkToken, error)
 	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
+	CountActiveSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
 	DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error)
 	DeleteEventsBefore(ctx context.Context, before int64) (int64, error)
 
@@ -93,6 +94,7 @@ var tests = []test{
 	{"SessionData", testSessionData},
 	{"EndedSessionsLoseTheirData", testEndedSessionsLoseTheirData},
 	{"DeleteExpiredSessions", testDeleteExpiredSessions},
+	{"CountActiveSessions", testCountActiveSessions},
 	{"NoRawTokenStored", testNoRawTokenStored},
 	// Link tokens (tokens.go).
 	{"LinkTokenLifecycle", testLinkTokenLifecycle},
