@@ -138,7 +138,7 @@ type App struct {
 	touchEvery time.Duration
 	mail       *mailer
 	rules      atomic.Pointer[access.Rules] // replaced whole on reload
-	metrics    Metrics // nil when off
+	metrics    Metrics                      // nil when off
 }
 
 // New builds the App and its routes over a backend and the password hasher.
