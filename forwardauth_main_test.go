@@ -62,7 +62,10 @@ func TestSpec11BadCookieDomainStopsWithOneLine(t *testing.T) {
 		{"https://auth.example.co.uk", "example.co.uk", "example.co.uk"},
 		{"http://auth.gatehouse.test", "gatehouse.test", "gatehouse.test"},
 	} {
-		cfg := serveConfig{Addr: ":8080", DB: "auth.db", SessionLifetime: time.Hour, SessionIdle: time.Hour, BaseURL: c.base, CookieDomain: c.domain}
+		var cfg serveConfig
+		if err := parseFlags(serveFlags(&cfg), []string{"-base-url", c.base, "-cookie-domain", c.domain}, env(nil)); err != nil {
+			t.Fatal(err)
+		}
 		if _, _, err := cfg.validate(); err != nil || cfg.CookieDomain != c.want {
 			t.Errorf("-base-url %s -cookie-domain %s: %v, domain %q, want %q", c.base, c.domain, err, cfg.CookieDomain, c.want)
 		}
