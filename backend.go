@@ -81,6 +81,7 @@ func openBackend(ctx context.Context, dbArg, redisURL string, mustExist bool, lo
 	b.Sessions = rc.SessionStore()
 	b.Throttle = rc.ThrottleStore(2 * account.LongestWindow)
 	b.Ping = rc.Ping
+	b.OneTime = rc.OneTimeStore()
 	return b, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -154,7 +155,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// One hash per core: argon2id with p=1 keeps one core busy and holds
 	// 19 MiB, so this bounds both CPU and memory under a flood.
 	hasher := password.NewHasher(password.OWASP, runtime.NumCPU())
-	tuneGC(getenv, int(password.OWASP.Memory>>10), runtime.NumCPU())
+	if f := tuneGC(getenv, int(password.OWASP.Memory>>10), runtime.NumCPU()); f != nil {
+		hasher.OnBusy(f)
+	}
 	app, err := handlers.New(handlers.Config{
 		BaseURL:         baseURL,
 		SessionLifetime: cfg.SessionLifetime,
@@ -177,6 +180,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		stopReload := reloadOnHangup(cfg.AccessRules, app, logger)
 		defer stopReload()
 	}
+
+	// Start-up work (migrations, parsing the templates, the key check)
+	// leaves garbage that no request needs; with GOGC=400 the first
+	// collection could be far off, so hand those pages back now: an idle
+	// server holds what it uses (docs/PERFORMANCE.md, idle memory).
+	debug.FreeOSMemory()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

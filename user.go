@@ -48,6 +48,7 @@ var userCommands = []struct {
 	{"delete", userCommand{[]string{"USERNAME"}, "delete an account with its sessions and links", userDelete}},
 	{"signout", userCommand{[]string{"USERNAME"}, "end every session of the user", userSignout}},
 	{"verify", userCommand{[]string{"USERNAME"}, "mark the user's email address as verified", userVerify}},
+	{"reset-2fa", userCommand{[]string{"USERNAME"}, "turn off every second factor (authenticator, recovery codes, passkeys); ends the user's sessions", userResetSecondFactors}},
 	{"groups", userCommand{[]string{"USERNAME", "GROUP,GROUP"}, `set the user's groups (forward-auth rules); "" clears them`, userGroups}},
 }
 
@@ -245,6 +246,23 @@ func userSignout(ctx context.Context, c *admin, args []string, _ io.Reader, stdo
 		return err
 	}
 	fmt.Fprintf(stdout, "signed out %s: %s ended\n", u.Username, plural(n, "session"))
+	return nil
+}
+
+// userResetSecondFactors turns off every second factor of a user who has
+// lost them (product.md §10) and ends their sessions; the next sign-in
+// takes the password alone.
+func userResetSecondFactors(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	u, err := c.find(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	n, err := c.accounts.ResetSecondFactors(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	c.accounts.Record(ctx, db.Event{UserID: u.ID, Kind: account.EventAdminAction, Detail: "reset-2fa"})
+	fmt.Fprintf(stdout, "reset two-step sign-in of %s: %s ended\n", u.Username, plural(n, "session"))
 	return nil
 }
 

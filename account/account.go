@@ -35,6 +35,7 @@ type Store interface {
 	DeleteUserSessions(ctx context.Context, userID, keepID int64) ([]string, error)
 	MarkEmailVerified(ctx context.Context, userID int64, now time.Time) error
 	SetGroups(ctx context.Context, userID int64, groups []string) error
+	SecondFactorStore
 	AddEvent(ctx context.Context, e db.Event) error
 }
 
@@ -82,6 +83,10 @@ type Service struct {
 	hashWait time.Duration
 	now      func() time.Time
 	metrics  Metrics
+	sealer   Sealer
+	codeKey  []byte
+	oneTime  OneTime
+	issuer   string
 }
 
 // Config wires a Service.
@@ -96,6 +101,17 @@ type Config struct {
 	// commands).
 	HashWait time.Duration
 	Metrics  Metrics // nil: none
+	// Sealer seals authenticator secrets and CodeKey keys the hashes of
+	// recovery codes, both from the server's secret key; without them
+	// second factors cannot be set up or checked (ErrNoSecretKey).
+	Sealer  Sealer
+	CodeKey []byte
+	// OneTime keeps the authenticator's replay guard (the SQL store, or
+	// Redis); nil: Store, when it implements OneTime.
+	OneTime OneTime
+	// Issuer names Gatehouse in authenticator apps ("Gatehouse" when
+	// empty).
+	Issuer string
 }
 
 // New returns a Service.
@@ -103,7 +119,17 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.OneTime == nil {
+		cfg.OneTime, _ = cfg.Store.(OneTime)
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = "Gatehouse"
+	}
 	return &Service{
+		sealer:   cfg.Sealer,
+		codeKey:  cfg.CodeKey,
+		oneTime:  cfg.OneTime,
+		issuer:   cfg.Issuer,
 		store:    cfg.Store,
 		sessions: cfg.Sessions,
 		hasher:   cfg.Hasher,

@@ -30,6 +30,10 @@ var ExportTables = []Table{
 	{"sessions", []string{"token", "data", "expiry"}, nil},
 	{"settings", []string{"name", "value"}, nil},
 	{"security_events", []string{"id", "user_id", "at", "kind", "ip", "user_agent", "detail", "actor_id"}, nil},
+	{"totp_secrets", []string{"user_id", "secret", "pending", "enabled_at"}, nil},
+	{"recovery_codes", []string{"user_id", "code_hash"}, nil},
+	{"passkeys", []string{"id", "user_id", "credential_id", "name", "credential", "created_at", "last_used_at"}, nil},
+	{"one_time", []string{"key_hash", "value", "expires_at"}, nil},
 }
 
 // Export calls fn with every row of every table of ExportTables, in that

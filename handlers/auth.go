@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -26,7 +27,9 @@ type signinForm struct {
 	Password string `form:"password"`
 	Remember string `form:"remember"`
 	Next     string `form:"next"`
-	Rd       string `form:"rd"` // an app to go back to (product.md §11)
+	// RD is the address a forward-auth sign-in returns to (product.md
+	// §11); afterSignIn decides whether to honour it.
+	RD string `form:"rd"`
 }
 
 func (a *App) home(c *gin.Context) {
@@ -158,6 +161,13 @@ func (a *App) signinSubmit(c *gin.Context) {
 	if err == nil {
 		err = a.signIn(c, proof, f.Remember == "on")
 	}
+	if errors.Is(err, errSecondStep) {
+		if a.metrics != nil {
+			a.metrics.SignIn("second_step")
+		}
+		a.beginSecondStep(c, proof, f.Remember == "on", safeNext(f.Next), f.RD)
+		return
+	}
 	a.countSignIn(err)
 	if err != nil {
 		if status, msg, answered := a.failure(c, err); !answered {
@@ -165,7 +175,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 		}
 		return
 	}
-	a.redirect(c, a.destination(f.Next, f.Rd))
+	a.afterSignIn(c, f.Next, f.RD)
 }
 
 // signinFailed shows the sign-in form again: 422 for missing input, 401 for
@@ -174,7 +184,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 func (a *App) signinFailed(c *gin.Context, status int, f signinForm, v *validator, message string) {
 	d := a.data(c, "Sign in")
 	d.Next = safeNext(f.Next)
-	d.Rd = a.safeRd(f.Rd)
+	d.Rd = a.safeRd(f.RD)
 	remember := ""
 	if f.Remember == "on" {
 		remember = "on"

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/access"
 	"gatehouse/handlers"
@@ -396,6 +397,40 @@ func TestSpec11ForwardAuthHostileHeaders(t *testing.T) {
 		loc := r.Header.Get("Location")
 		if (r.StatusCode != 401 && r.StatusCode != 403) || (loc != "" && !strings.HasPrefix(loc, "http://auth.gatehouse.test/signin")) {
 			t.Errorf("X-Original-URL %q: %d %q", v, r.StatusCode, loc)
+		}
+	}
+}
+
+// product.md §10, §11: rd is honoured after the second step too, under
+// the same rule as /signin (App.destination); a foreign rd falls back.
+func TestSpec11TwoStepRd(t *testing.T) {
+	start := time.Now().Truncate(30 * time.Second).Add(time.Second)
+	clock := &fakeClock{t: start}
+	srv := apptest.Start(t, apptest.Options{
+		BaseURL: "http://auth.gatehouse.test",
+		Configure: func(c *handlers.Config) {
+			c.CookieDomain = "gatehouse.test"
+			c.Now = clock.Now
+		},
+	})
+	client := func() *apptest.Client { return apptest.NewClientVia(t, "http://auth.gatehouse.test", srv.Addr()) }
+	owner := client()
+	owner.Signup("alice", "alice@example.com", sfPassword)
+	secret, _ := enableTOTP(t, owner, clock)
+	for _, c := range []struct{ rd, want string }{
+		{"https://app.gatehouse.test/wiki?p=1", "https://app.gatehouse.test/wiki?p=1"},
+		{"https://evil.example/", "/dashboard"},
+		{"https://app.gatehouse.test@evil.example/", "/dashboard"},
+	} {
+		clock.Advance(30 * time.Second) // a new code each time (no replay)
+		b := client()
+		r := b.Post("/signin", url.Values{"username": {"alice"}, "password": {sfPassword}, "rd": {c.rd}})
+		if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/signin/2fa") {
+			t.Fatalf("password step: %d %q", r.StatusCode, r.Header.Get("Location"))
+		}
+		r = b.Post("/signin/2fa", url.Values{"code": {codeAt(t, secret, clock.Now())}})
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != c.want {
+			t.Errorf("second step with rd=%q: %d %q, want 303 %q", c.rd, r.StatusCode, r.Header.Get("Location"), c.want)
 		}
 	}
 }

@@ -46,6 +46,14 @@ func (a *App) routes() (*gin.Engine, error) {
 	// visitor who signs in again goes to next like anyone else.
 	r.POST("/signin", a.signinSubmit)
 
+	// The second step of a sign-in, and passkey sign-in (product.md §10):
+	// signed out (a pending step lives in the visitor's session), or
+	// signed in and signing in again, like POST /signin.
+	r.GET("/signin/2fa", a.twoStepPage)
+	r.POST("/signin/2fa", a.twoStepSubmit)
+	r.POST("/signin/passkey/begin", a.passkeySigninBegin)
+	r.POST("/signin/passkey/finish", a.passkeySigninFinish)
+
 	// Inline validation of the sign-up form (htmx), field by field.
 	r.POST("/signup/validate/:field", a.signupValidate)
 
@@ -71,6 +79,15 @@ func (a *App) routes() (*gin.Engine, error) {
 	private.POST("/account/delete", a.deleteSubmit)
 	private.GET("/account/sessions", a.sessionsPage)
 	private.POST("/account/sessions/revoke", a.revokeSubmit)
+	private.GET("/account/security", a.securityPage)
+	private.POST("/account/totp/setup", a.totpSetup)
+	private.POST("/account/totp/enable", a.totpEnable)
+	private.POST("/account/totp/disable", a.totpDisable)
+	private.POST("/account/recovery-codes", a.recoveryCodesSubmit)
+	private.POST("/account/recovery-codes/download", a.recoveryDownload)
+	private.POST("/account/passkeys/register/begin", a.passkeyRegisterBegin)
+	private.POST("/account/passkeys/register/finish", a.passkeyRegisterFinish)
+	private.POST("/account/passkeys/delete", a.passkeyDelete)
 
 	// JSON API: signed-out callers get 401 JSON.
 	api := r.Group("/api", a.requireUserJSON)

@@ -33,10 +33,15 @@ const (
 	PageForgot    = "forgot"
 	PageReset     = "reset"
 	PageLink      = "link" // a link from a mail that cannot be used
+	// Second factors (product.md §10).
+	PageSecurity      = "security"
+	PageTOTPSetup     = "totp-setup"
+	PageRecoveryCodes = "recovery-codes"
+	PageTwoStep       = "signin-2fa"
 )
 
 var pages = []string{PageHome, PageSignup, PageSignin, PageDashboard, PageError, PageAccount, PageSessions,
-	PageForgot, PageReset, PageLink}
+	PageForgot, PageReset, PageLink, PageSecurity, PageTOTPSetup, PageRecoveryCodes, PageTwoStep}
 
 // Register adds page names defined outside this file (by other features)
 // before New is called.
@@ -49,18 +54,64 @@ type Data struct {
 	Account *Account // the signed-in user; nil when signed out
 	Notice  string   // a one-time notice carried over a redirect
 	Private bool     // shows account data: kept out of htmx's history cache
-	Form    Form
-	Field   Field // the field of an inline-validation fragment
-	Next    string
+	// Passkeys is false when the server cannot offer passkeys (its base
+	// URL's host is an IP address): no passkey control is shown.
+	Passkeys bool
+	Form     Form
+	Field    Field // the field of an inline-validation fragment
+	Next     string
 	// Rd is the app to go back to after signing in (product.md §11),
 	// already checked: carried in a hidden field of the sign-in form.
-	Rd      string
-	Session SessionInfo
-	Error   ErrorInfo
+	Rd       string
+	Session  SessionInfo
+	Error    ErrorInfo
 	// Sessions lists the user's signed-in sessions (the sessions page).
 	Sessions []SessionRow
 	// Link is the state of the pages reached from, or sending, mail links.
 	Link LinkInfo
+	// Security fills the second-factor pages.
+	Security SecurityInfo
+	// TwoStep fills the second step of a sign-in.
+	TwoStep TwoStepInfo
+}
+
+// SecurityInfo is an account's second factors as the security pages show
+// them.
+type SecurityInfo struct {
+	TOTPOn        bool
+	RecoveryCodes int // unused codes left
+	Passkeys      []PasskeyRow
+	// Setup is a new authenticator secret (the setup page).
+	Setup TOTPSetup
+	// Codes are new recovery codes, shown once.
+	Codes []string
+}
+
+// HasFactor reports whether the account has a second factor.
+func (s SecurityInfo) HasFactor() bool { return s.TOTPOn || len(s.Passkeys) > 0 }
+
+// CodesText is the codes in one line, for the download form.
+func (s SecurityInfo) CodesText() string { return strings.Join(s.Codes, " ") }
+
+// TOTPSetup is a new authenticator secret: as text, as its otpauth:// URI,
+// and as a QR code (a PNG data: URL made on the server).
+type TOTPSetup struct {
+	Secret string
+	URI    string
+	QR     template.URL
+}
+
+// PasskeyRow is one passkey in the list.
+type PasskeyRow struct {
+	ID       int64
+	Name     string
+	Added    time.Time
+	LastUsed time.Time // zero: never
+}
+
+// TwoStepInfo fills the second step of a sign-in.
+type TwoStepInfo struct {
+	Passkey bool // the account has a passkey: offer it (with JavaScript)
 }
 
 // LinkInfo fills the forgot, reset and bad-link pages.

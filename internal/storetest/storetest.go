@@ -46,6 +46,10 @@ type Store interface {
 	CountActiveSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
 	DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error)
 	DeleteEventsBefore(ctx context.Context, before int64) (int64, error)
+	// Second factors (product.md §10).
+	account.OneTime
+	MarkSecondFactor(ctx context.Context, sessionID int64) error
+	DeleteExpiredOneTime(ctx context.Context, now time.Time) (int64, error)
 
 	// The admin commands' look-ups (user.go).
 	ListUsers(ctx context.Context) ([]*db.User, error)
@@ -102,6 +106,10 @@ var tests = []test{
 	{"ChangeEmailToken", testChangeEmailToken},
 	{"ConcurrentLinkUse", testConcurrentLinkUse},
 	{"DeleteExpiredTokens", testDeleteExpiredTokens},
+	// Second factors (secondfactor.go).
+	{"SecondFactors", testSecondFactors},
+	{"MarkSecondFactor", testMarkSecondFactor},
+	{"OneTime", testOneTimeSQL},
 	// Throttle events (throttle.go).
 	{"ThrottleEvents", testThrottleEvents},
 	{"TakeEvent", testTakeEvent},
