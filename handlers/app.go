@@ -9,8 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -147,7 +147,7 @@ type App struct {
 	touchEvery time.Duration
 	mail       *mailer
 	rules      atomic.Pointer[access.Rules] // replaced whole on reload
-	metrics    Metrics // nil when off
+	metrics    Metrics                      // nil when off
 	oneTime    account.OneTime
 	webauthn   *webauthn.WebAuthn
 }
