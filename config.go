@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/publicsuffix"
+
 	"gatehouse/mail"
 )
 
@@ -61,6 +63,8 @@ type serveConfig struct {
 	MailFrom        string
 	RedisURL        string
 	SecretKeyFile   string
+	CookieDomain    string
+	AccessRules     string
 	BackupDir       string
 	BackupEvery     time.Duration
 	BackupKeep      int
@@ -81,6 +85,8 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.MailFrom, "mail-from", "", "sender address of mail (default gatehouse@ + the base URL's host)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", "", "the server's secret key, created (0600) at first start; back it up apart from the database (default: the SQLite file + .key; required with PostgreSQL)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis for sessions and throttle counts, redis://[:PASS@]HOST:6379/0 or rediss:// (default none: the database holds them)")
+	fs.StringVar(&c.CookieDomain, "cookie-domain", "", "Domain of the session cookie, e.g. example.com, so apps on its subdomains share the sign-in (forward-auth); the base URL's host or a parent of it, not a public suffix (default none: the base URL's host only)")
+	fs.StringVar(&c.AccessRules, "access-rules", "", "YAML file of access rules for the forward-auth endpoints; SIGHUP reloads it (default none: every host needs a signed-in account)")
 	fs.StringVar(&c.BackupDir, "backup-dir", "", "directory for scheduled, checked copies of the SQLite database, auth-YYYYMMDDTHHMMSSZ.db (default none: no scheduled backups)")
 	fs.DurationVar(&c.BackupEvery, "backup-every", 24*time.Hour, "time between scheduled backups (the first one a minute after start)")
 	fs.IntVar(&c.BackupKeep, "backup-keep", 7, "how many scheduled backups to keep, newest first")
@@ -121,7 +127,39 @@ func (c *serveConfig) validate() (*url.URL, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if c.CookieDomain, err = parseCookieDomain(c.CookieDomain, base); err != nil {
+		return nil, nil, err
+	}
 	return base, proxies, nil
+}
+
+// parseCookieDomain checks -cookie-domain (product.md §11): the base URL's
+// host or a parent of it, so the cookie reaches Gatehouse itself, and not
+// a public suffix (com, co.uk, github.io), which browsers refuse and which
+// would hand the session to every site under it. It returns the domain
+// lowercased, without a leading dot; empty stays empty.
+func parseCookieDomain(raw string, base *url.URL) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("invalid value %q for -cookie-domain (%s): %s", raw, envName("cookie-domain"), fmt.Sprintf(format, args...))
+	}
+	d := strings.TrimPrefix(strings.ToLower(strings.TrimSpace(raw)), ".")
+	if d == "" || strings.ContainsAny(d, ":/@ ") || strings.HasSuffix(d, ".") {
+		return "", bad("want a domain name such as example.com (no scheme, port or path)")
+	}
+	host := strings.ToLower(base.Hostname())
+	if net.ParseIP(host) != nil || net.ParseIP(d) != nil {
+		return "", bad("a cookie domain needs a base URL with a host name, not an IP address (-base-url is %s)", base)
+	}
+	if host != d && !strings.HasSuffix(host, "."+d) {
+		return "", bad("it must be the host of -base-url (%s) or a parent of it", host)
+	}
+	if suffix, _ := publicsuffix.PublicSuffix(d); suffix == d {
+		return "", bad("it is a public suffix; browsers refuse it, and it would share the session with every site under it; use your own domain")
+	}
+	return d, nil
 }
 
 // parseBaseURL accepts an absolute http(s) URL with no path beyond "/". An

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"gatehouse/access"
 	"gatehouse/backup"
 	"gatehouse/db"
 	"gatehouse/handlers"
@@ -94,6 +95,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
+	var rules *access.Rules // nil: every host needs a signed-in account
+	if cfg.AccessRules != "" {
+		if rules, err = access.Load(cfg.AccessRules); err != nil {
+			return err
+		}
+	}
 	logger := slog.New(logHandler(cfg.LogFormat, stderr))
 	// Request lines are batched (at most logbuf.Every late); events and
 	// warnings go out at once.
@@ -164,10 +171,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		HashWait:        writeTimeout * 2 / 3,
 		ThrottleKey:     key.Derive("throttle"),
 		SecretKey:       key,
+		CookieDomain:    cfg.CookieDomain,
+		AccessRules:     rules,
 		Metrics:         appMetrics,
 	}, b.Backend, hasher)
 	if err != nil {
 		return err
+	}
+	if cfg.AccessRules != "" {
+		stopReload := reloadOnHangup(cfg.AccessRules, app, logger)
+		defer stopReload()
 	}
 
 	// Start-up work (migrations, parsing the templates, the key check)
@@ -230,6 +243,41 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	stopCleanup()
 	background.Wait()
 	return nil
+}
+
+// reloadOnHangup reloads the access rules from path at every SIGHUP until
+// the returned function is called. The signal is wired before this
+// returns, so a SIGHUP sent once the server listens never ends it.
+func reloadOnHangup(path string, app *handlers.App, logger *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				reloadRules(path, app, logger)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
+}
+
+// reloadRules puts the rules in path in force; a bad file keeps the rules
+// in force and logs why (product.md §11).
+func reloadRules(path string, app *handlers.App, logger *slog.Logger) {
+	rules, err := access.Load(path)
+	if err != nil {
+		logger.Error("access rules not reloaded; the previous rules stay in force", "err", err)
+		return
+	}
+	app.SetAccessRules(rules)
+	logger.Info("access rules reloaded", "file", path)
 }
 
 // logHandler writes log records as text (key=value) or as JSON, one

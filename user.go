@@ -49,6 +49,7 @@ var userCommands = []struct {
 	{"signout", userCommand{[]string{"USERNAME"}, "end every session of the user", userSignout}},
 	{"verify", userCommand{[]string{"USERNAME"}, "mark the user's email address as verified", userVerify}},
 	{"reset-2fa", userCommand{[]string{"USERNAME"}, "turn off every second factor (authenticator, recovery codes, passkeys); ends the user's sessions", userResetSecondFactors}},
+	{"groups", userCommand{[]string{"USERNAME", "GROUP,GROUP"}, `set the user's groups (forward-auth rules); "" clears them`, userGroups}},
 }
 
 // userUsage is the usage line of one subcommand.
@@ -63,7 +64,7 @@ func userUsage(name string, c userCommand) string {
 // "gatehouse:"), and the exit status is non-zero.
 func user(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: gatehouse user list|add|set-password|delete|signout|verify -db FILE ... (see 'gatehouse help')")
+		return fmt.Errorf("usage: gatehouse user list|add|set-password|delete|signout|verify|groups -db FILE ... (see 'gatehouse help')")
 	}
 	name, args := args[0], args[1:]
 	var cmd *userCommand
@@ -277,6 +278,44 @@ func userVerify(ctx context.Context, c *admin, args []string, _ io.Reader, stdou
 		return err
 	}
 	fmt.Fprintf(stdout, "email address %s of %s is verified\n", u.Email, u.Username)
+	return nil
+}
+
+// userGroups sets a user's groups from a comma-separated list (spaces
+// around names ignored); an empty list clears them. The next forward-auth
+// check sees them.
+func userGroups(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	u, err := c.find(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	var groups []string
+	for _, g := range strings.Split(args[1], ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			groups = append(groups, g)
+		}
+	}
+	err = c.accounts.SetGroups(ctx, u, groups, 0)
+	var p *account.Problems
+	if errors.As(err, &p) {
+		for _, g := range groups {
+			if msg := rules.GroupError(g); msg != "" {
+				return fmt.Errorf("bad group %q: %s", g, msg)
+			}
+		}
+		return fmt.Errorf("bad groups: %s", p.Fields["groups"])
+	}
+	if errors.Is(err, db.ErrNotFound) {
+		return errUnknownUser(args[0])
+	}
+	if err != nil {
+		return err
+	}
+	if len(groups) == 0 {
+		fmt.Fprintf(stdout, "groups of %s cleared\n", u.Username)
+		return nil
+	}
+	fmt.Fprintf(stdout, "groups of %s: %s\n", u.Username, db.JoinGroups(groups))
 	return nil
 }
 

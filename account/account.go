@@ -34,6 +34,7 @@ type Store interface {
 	DeleteUserSession(ctx context.Context, userID, sessionID int64) (string, error)
 	DeleteUserSessions(ctx context.Context, userID, keepID int64) ([]string, error)
 	MarkEmailVerified(ctx context.Context, userID int64, now time.Time) error
+	SetGroups(ctx context.Context, userID int64, groups []string) error
 	SecondFactorStore
 	AddEvent(ctx context.Context, e db.Event) error
 }

@@ -58,7 +58,7 @@ func main() {
 	flag.IntVar(&o.starts, "starts", 0, "cold starts to measure (default 7, 3 with -quick)")
 	flag.StringVar(&o.backend, "backend", backendSQLite, "sqlite, or postgres+redis: a PostgreSQL cluster and redis-server the bench starts on loopback")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, logs)")
-	flag.StringVar(&o.only, "only", "", "run only these steps, comma-separated: cold,page,signin,signups,flood,scale,pair,unbuilt (flood needs signups)")
+	flag.StringVar(&o.only, "only", "", "run only these steps, comma-separated: cold,page,signin,signups,flood,scale,pair,fa (flood needs signups)")
 	baselineAddr := flag.String("baseline-addr", "", "internal: serve the baseline on this address")
 	baselineData := flag.String("baseline-data", "", "internal: the baseline's template data (JSON)")
 	ceilingAddr := flag.String("ceiling-addr", "", "internal: serve the generator's ceiling on this address")
@@ -71,6 +71,10 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if *faBaselineAddr != "" {
+		fmt.Fprintln(os.Stderr, "forward-auth baseline:", serveForwardAuthBaseline(*faBaselineAddr))
+		os.Exit(1)
 	}
 	if *ceilingAddr != "" {
 		if err := serveCeiling(*ceilingAddr, *ceilingBody); err != nil {
@@ -213,7 +217,7 @@ func (b *bench) steps() []step {
 		{"flood", "1,000 concurrent sign-ins", 0, b.signinFlood},
 		{"scale", "page latency as data grows", 7, b.scale},
 		{"pair", "two instances on PostgreSQL and Redis", 0, b.twoInstances},
-		{"unbuilt", "targets of features not built yet", 0, b.unbuilt},
+		{"fa", "forward-auth check against the baseline, under wrk", 5, b.forwardAuth},
 	}
 }
 

@@ -586,25 +586,3 @@ func joinNums(v []float64) string {
 	}
 	return strings.Join(parts, ", ")
 }
-
-// unbuilt accounts for the §9 targets of features this build lacks, so
-// the table lists every target: each is "n/a" while the feature is
-// missing, and fails once the feature exists and the bench has not been
-// taught to measure it.
-func (b *bench) unbuilt(ctx context.Context) error {
-	if err := b.mainServer(ctx); err != nil {
-		return err
-	}
-	client := &http.Client{Transport: newTransport(1), CheckRedirect: noRedirect, Timeout: time.Minute}
-	_, status, err := get(client, b.main.url+"/api/authz/forward-auth", b.cookie)
-	if err != nil {
-		return err
-	}
-	const fa = "forward-auth check throughput / baseline"
-	if status == http.StatusNotFound {
-		b.rep.notApplicable(fa, ">= 0.5", "product.md §9 and §11; GET /api/authz/forward-auth answers 404 in this build")
-	} else {
-		b.rep.refused(fa, ">= 0.5", fmt.Sprintf("product.md §9 and §11; GET /api/authz/forward-auth answers %d: the route exists, and the bench does not measure it yet", status))
-	}
-	return nil
-}

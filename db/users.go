@@ -224,3 +224,17 @@ func oneRow(res sql.Result, err error) error {
 	}
 	return nil
 }
+
+// SetGroups replaces an account's groups (product.md §11); the names must
+// already be checked. The users trigger moves the generation, so every
+// process's session cache drops what it holds and the next forward-auth
+// check sees the new groups. ErrNotFound when there is no such account.
+func (s *Store) SetGroups(ctx context.Context, userID int64, groups []string) error {
+	res, err := s.write.ExecContext(ctx, `UPDATE users SET groups = ? WHERE id = ?`, JoinGroups(groups), userID)
+	if err := oneRow(res, err); errors.Is(err, ErrNotFound) {
+		return err
+	} else if err != nil {
+		return fmt.Errorf("db: set groups: %w", err)
+	}
+	return nil
+}

@@ -10,11 +10,12 @@ import (
 
 // meResponse is GET /api/me. Times are RFC 3339 in UTC.
 type meResponse struct {
-	ID               int64  `json:"id"`
-	Username         string `json:"username"`
-	Email            string `json:"email"`
-	CreatedAt        string `json:"created_at"`
-	SessionExpiresAt string `json:"session_expires_at"`
+	ID               int64    `json:"id"`
+	Username         string   `json:"username"`
+	Email            string   `json:"email"`
+	CreatedAt        string   `json:"created_at"`
+	SessionExpiresAt string   `json:"session_expires_at"`
+	Groups           []string `json:"groups"` // never null: [] for none (product.md §11)
 }
 
 func (a *App) apiMe(c *gin.Context) {
@@ -25,6 +26,7 @@ func (a *App) apiMe(c *gin.Context) {
 		Email:            u.Email,
 		CreatedAt:        u.CreatedAt.UTC().Format(time.RFC3339),
 		SessionExpiresAt: a.sessionExpiry(c).Format(time.RFC3339),
+		Groups:           append([]string{}, u.Groups...),
 	})
 }
 

@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/gin-gonic/gin"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"gatehouse/access"
 	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/mail"
@@ -108,6 +110,13 @@ type Config struct {
 	// of the server's write timeout). It bounds requests only: other users
 	// of the same Hasher (tests keeping it busy, say) wait as they choose.
 	HashWait time.Duration
+	// CookieDomain, when set, is the session cookie's Domain, so apps on
+	// names under it share the sign-in (product.md §11). main checks it
+	// against the base URL and the public suffix list.
+	CookieDomain string
+	// AccessRules decide the forward-auth endpoints; nil is
+	// access.Default() (every host needs a signed-in account).
+	AccessRules *access.Rules
 	// Metrics counts requests, sign-ins, mail...; nil: metrics are off.
 	Metrics Metrics
 }
@@ -139,8 +148,9 @@ type App struct {
 	engine     *gin.Engine
 	touchEvery time.Duration
 	mail       *mailer
-	oidc       *oidcop.Provider // OpenID Connect (product.md §12)
-	metrics    Metrics          // nil when off
+	oidc       *oidcop.Provider             // OpenID Connect (product.md §12)
+	rules      atomic.Pointer[access.Rules] // replaced whole on reload
+	metrics    Metrics                      // nil when off
 	oneTime    account.OneTime
 	webauthn   *webauthn.WebAuthn
 }
@@ -218,6 +228,7 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 		views:    v,
 		sessions: newSessionManager(cfg, b.Sessions),
 	}
+	a.SetAccessRules(cfg.AccessRules)
 	// A session's last-seen time is written at most once a minute, or once
 	// per tenth of a short idle timeout, so page views never wait on writes.
 	a.touchEvery = min(time.Minute, cfg.SessionIdle/10)
@@ -257,6 +268,7 @@ func newSessionManager(cfg Config, data scs.Store) *scs.SessionManager {
 	sm.IdleTimeout = 0
 	sm.Cookie.Name = "session"
 	sm.Cookie.Path = "/"
+	sm.Cookie.Domain = cfg.CookieDomain
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode
 	sm.Cookie.Secure = cfg.BaseURL.Scheme == "https"

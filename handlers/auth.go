@@ -127,9 +127,17 @@ func (a *App) signupValidate(c *gin.Context) {
 	a.write(c, status, views.PageSignup, "inline-error", d)
 }
 
+// signinPage shows the sign-in form, keeping a safe next and rd. Signed
+// in, it sends the visitor on at once: to rd (an app behind forward-auth
+// that sent them here) or the dashboard.
 func (a *App) signinPage(c *gin.Context) {
+	if currentUser(c) != nil {
+		a.redirect(c, a.destination("", c.Query("rd")))
+		return
+	}
 	d := a.data(c, "Sign in")
 	d.Next = safeNext(c.Query("next"))
+	d.Rd = a.safeRd(c.Query("rd"))
 	a.renderForm(c, http.StatusOK, views.PageSignin, "signin-form", d)
 }
 
@@ -176,6 +184,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 func (a *App) signinFailed(c *gin.Context, status int, f signinForm, v *validator, message string) {
 	d := a.data(c, "Sign in")
 	d.Next = safeNext(f.Next)
+	d.Rd = a.safeRd(f.RD)
 	remember := ""
 	if f.Remember == "on" {
 		remember = "on"

@@ -150,6 +150,10 @@ func (a *App) crossOrigin(next http.Handler) http.Handler {
 	for _, p := range oidcCrossOriginBypass {
 		cop.AddInsecureBypassPattern(p)
 	}
+	// The forward-auth endpoints change nothing, and nginx's subrequest
+	// brings the app's POST with the app's Origin (product.md §11).
+	cop.AddInsecureBypassPattern(pathForwardAuth)
+	cop.AddInsecureBypassPattern(pathAuthRequest)
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))

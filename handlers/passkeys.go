@@ -431,7 +431,7 @@ func (a *App) passkeySigninFinish(c *gin.Context) {
 		return
 	}
 	a.clearPending(c)
-	c.JSON(http.StatusOK, gin.H{"redirect": signInTarget(next, rd)})
+	c.JSON(http.StatusOK, gin.H{"redirect": a.destination(next, rd)})
 }
 
 // passkeyUsed stores the credential's new state (its signature counter)

@@ -37,7 +37,10 @@ func (a *App) routes() (*gin.Engine, error) {
 	guest.GET("/", a.home)
 	guest.GET("/signup", a.signupPage)
 	guest.POST("/signup", a.signupSubmit)
-	guest.GET("/signin", a.signinPage)
+
+	// The sign-in form; signed in, it sends the visitor on to rd (an app
+	// behind forward-auth) or the dashboard.
+	r.GET("/signin", a.signinPage)
 
 	// Sign-in answers signed in or out alike (product.md §2): a signed-in
 	// visitor who signs in again goes to next like anyone else.
@@ -93,6 +96,12 @@ func (a *App) routes() (*gin.Engine, error) {
 	// JSON API: signed-out callers get 401 JSON.
 	api := r.Group("/api", a.requireUserJSON)
 	api.GET("/me", a.apiMe)
+
+	// Forward-auth for reverse proxies (product.md §11): any method, as
+	// proxies differ; they change nothing and are outside the
+	// cross-origin check (crossOrigin).
+	r.Any(pathForwardAuth, a.forwardAuth)
+	r.Any(pathAuthRequest, a.nginxAuthRequest)
 
 	return r, nil
 }

@@ -236,7 +236,11 @@ func TestAPIMe(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.Body), &me); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"id", "username", "email", "created_at", "session_expires_at"}
+	// groups: product.md §11, an empty list (never null) for none.
+	want := []string{"id", "username", "email", "created_at", "session_expires_at", "groups"}
+	if g, ok := me["groups"].([]any); !ok || len(g) != 0 {
+		t.Errorf("groups %v, want []", me["groups"])
+	}
 	if len(me) != len(want) {
 		t.Errorf("keys %v, want %v", me, want)
 	}

@@ -131,22 +131,12 @@ func (a *App) clearPending(c *gin.Context) {
 	}
 }
 
-// afterSignIn sends a browser that has just signed in on: to next when it
-// is a local path, else the dashboard. rd (a forward-auth return address,
-// product.md §11) is carried this far; issue 15 validates it here, the one
-// place every way in goes through.
+// afterSignIn sends a browser that has just signed in on: to rd when it
+// is one of our apps (product.md §11), else to next when it is a local
+// path, else the dashboard (App.destination, the one place every way in
+// goes through).
 func (a *App) afterSignIn(c *gin.Context, next, rd string) {
-	a.redirect(c, signInTarget(next, rd))
-}
-
-// signInTarget is where a sign-in goes on to (afterSignIn; a passkey
-// sign-in's script is told it).
-func signInTarget(next, rd string) string {
-	_ = rd
-	if target := safeNext(next); target != "" {
-		return target
-	}
-	return "/dashboard"
+	a.redirect(c, a.destination(next, rd))
 }
 
 const twoStepTitle = "Two-step sign-in"

@@ -271,3 +271,16 @@ func (s *Store) ChangePassword(ctx context.Context, userID int64, hash string, k
 	}
 	return ended, nil
 }
+
+// SetGroups replaces an account's groups (product.md §11); the names must
+// already be checked. db.ErrNotFound when there is no such account.
+func (s *Store) SetGroups(ctx context.Context, userID int64, groups []string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET groups = $1 WHERE id = $2`, db.JoinGroups(groups), userID)
+	if err != nil {
+		return fmt.Errorf("postgres: set groups: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return db.ErrNotFound
+	}
+	return nil
+}

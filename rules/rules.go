@@ -165,3 +165,24 @@ func ConfirmError(pw, confirm string) string {
 	}
 	return ""
 }
+
+// Group-name messages (product.md §11).
+const (
+	MsgGroupChars    = "A group name is 1 to 32 characters of a–z, 0–9, _ and -."
+	MsgGroupsTooMany = "An account can be in at most 100 groups."
+)
+
+// GroupError checks one group name: 1–32 characters of a–z, 0–9, _ and
+// -. It returns the message, or "" when the name is fine.
+func GroupError(name string) string {
+	if len(name) < 1 || len(name) > 32 {
+		return MsgGroupChars
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '-' {
+			return MsgGroupChars
+		}
+	}
+	return ""
+}

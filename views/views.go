@@ -64,8 +64,11 @@ type Data struct {
 	Form     Form
 	Field    Field // the field of an inline-validation fragment
 	Next     string
-	Session  SessionInfo
-	Error    ErrorInfo
+	// Rd is the app to go back to after signing in (product.md §11),
+	// already checked: carried in a hidden field of the sign-in form.
+	Rd      string
+	Session SessionInfo
+	Error   ErrorInfo
 	// Sessions lists the user's signed-in sessions (the sessions page).
 	Sessions []SessionRow
 	// Link is the state of the pages reached from, or sending, mail links.

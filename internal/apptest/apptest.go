@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/publicsuffix"
 
 	"gatehouse/db"
 	"gatehouse/handlers"
@@ -311,3 +314,32 @@ func (c *Client) Signin(login, pw string) *Response {
 	}
 	return r
 }
+
+// NewClientVia returns a fresh client whose requests go to base (a URL
+// with a host name that no DNS knows, such as http://app.gatehouse.test:8080)
+// but connect to addr (host:port on loopback), as if DNS named it: the
+// Host header and the cookie jar see the name, so cookies with a Domain
+// behave as in a browser. The jar follows the public suffix list.
+func NewClientVia(t testing.TB, base, addr string) *Client {
+	jar, _ := cookiejar.New(&cookiejar.Options{PublicSuffixList: publicsuffix.List})
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	return &Client{
+		Client: &http.Client{
+			Jar:     jar,
+			Timeout: 30 * time.Second,
+			Transport: &http.Transport{
+				DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+					return dialer.DialContext(ctx, network, addr)
+				},
+			},
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		Base: base,
+		t:    t,
+	}
+}
+
+// Addr is the server's listening address (host:port).
+func (s *Server) Addr() string { return strings.TrimPrefix(s.URL, "http://") }

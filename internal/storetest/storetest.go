@@ -123,6 +123,8 @@ var tests = []test{
 	{"OIDCCodeExchange", testOIDCCodeExchange},
 	{"OIDCRefreshRotation", testOIDCRefreshRotation},
 	{"OIDCGrants", testOIDCGrants},
+	// Groups (groups.go).
+	{"SetGroups", testSetGroups},
 }
 
 // Run runs every behaviour test as a parallel subtest of t, each on a
