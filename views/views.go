@@ -49,6 +49,7 @@ type Data struct {
 	Account *Account // the signed-in user; nil when signed out
 	Notice  string   // a one-time notice carried over a redirect
 	Private bool     // shows account data: kept out of htmx's history cache
+	Wide    bool     // a page of tables (activity, admin): a wider column
 	Form    Form
 	Field   Field // the field of an inline-validation fragment
 	Next    string
@@ -58,6 +59,9 @@ type Data struct {
 	Sessions []SessionRow
 	// Link is the state of the pages reached from, or sending, mail links.
 	Link LinkInfo
+	// Activity and Admin fill the pages of product.md §13 (security.go).
+	Activity ActivityInfo
+	Admin    AdminInfo
 }
 
 // LinkInfo fills the forgot, reset and bad-link pages.
@@ -94,6 +98,7 @@ type Account struct {
 	Email         string
 	EmailVerified bool
 	CreatedAt     time.Time
+	Admin         bool // may open the admin pages (product.md §13)
 }
 
 // SessionInfo tells the user when their session ends.
@@ -196,6 +201,8 @@ func New(assetURL func(string) string) (*Views, error) {
 		"date": func(t time.Time) string {
 			return t.UTC().Format("2 January 2006 at 15:04 UTC")
 		},
+		"action":   actionButton,
+		"day":      func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 		"rfc3339":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"duration": humanDuration,
 	}
