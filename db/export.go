@@ -24,6 +24,7 @@ var ExportTables = []Table{
 	{"link_tokens", []string{"id", "token_hash", "kind", "user_id", "new_email", "created_at", "expires_at", "used_at"}},
 	{"throttle_events", []string{"key_hash", "at"}},
 	{"sessions", []string{"token", "data", "expiry"}},
+	{"admin_log", []string{"id", "at", "actor_id", "actor_name", "target_id", "target_name", "action", "detail", "ip"}},
 }
 
 // Export calls fn with every row of every table of ExportTables, in that
