@@ -35,6 +35,7 @@ type userCommand struct {
 type admin struct {
 	store    database
 	accounts *account.Service
+	remove   bool // -remove, of `user admin`
 }
 
 // userCommands are the admin commands of product.md §7, in help order.
@@ -48,6 +49,9 @@ var userCommands = []struct {
 	{"delete", userCommand{[]string{"USERNAME"}, "delete an account with its sessions and links", userDelete}},
 	{"signout", userCommand{[]string{"USERNAME"}, "end every session of the user", userSignout}},
 	{"verify", userCommand{[]string{"USERNAME"}, "mark the user's email address as verified", userVerify}},
+	{"admin", userCommand{[]string{"[-remove]", "USERNAME"}, "grant the admin role (-remove takes it away)", userAdmin}},
+	{"disable", userCommand{[]string{"USERNAME"}, "disable an account: no sign-in, every session ends", userDisable}},
+	{"enable", userCommand{[]string{"USERNAME"}, "enable a disabled account again", userEnable}},
 }
 
 // userUsage is the usage line of one subcommand.
@@ -62,7 +66,7 @@ func userUsage(name string, c userCommand) string {
 // "gatehouse:"), and the exit status is non-zero.
 func user(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: gatehouse user list|add|set-password|delete|signout|verify -db FILE ... (see 'gatehouse help')")
+		return fmt.Errorf("usage: gatehouse user list|add|set-password|delete|signout|verify|admin|disable|enable -db FILE ... (see 'gatehouse help')")
 	}
 	name, args := args[0], args[1:]
 	var cmd *userCommand
@@ -77,10 +81,14 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 	fs := flag.NewFlagSet("user "+name, flag.ContinueOnError)
 	path := fs.String("db", "auth.db", "database: an SQLite file (must exist) or a postgres:// URL")
 	redisURL := fs.String("redis-url", "", "Redis holding the sessions, when the server uses one")
+	var remove bool
+	if name == "admin" {
+		fs.BoolVar(&remove, "remove", false, "take the admin role away")
+	}
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	if fs.NArg() != len(cmd.args) {
+	if fs.NArg() != len(positional(cmd.args)) {
 		return fmt.Errorf("usage: %s", userUsage(name, *cmd))
 	}
 	// MustExist: a mistyped path must not create an empty database.
@@ -96,7 +104,19 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 		Hasher: password.NewHasher(password.OWASP, 1),
 		Limits: throttle.New(b.Throttle, nil),
 	})
-	return cmd.run(ctx, &admin{store: b.db, accounts: accounts}, fs.Args(), stdin, stdout, stderr)
+	return cmd.run(ctx, &admin{store: b.db, accounts: accounts, remove: remove}, fs.Args(), stdin, stdout, stderr)
+}
+
+// positional drops the optional flags ("[-remove]") from a command's
+// argument names.
+func positional(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if !strings.HasPrefix(a, "[") {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // userList prints a table of every account.
@@ -262,6 +282,58 @@ func userVerify(ctx context.Context, c *admin, args []string, _ io.Reader, stdou
 	return nil
 }
 
+// userAdmin grants the admin role, or with -remove takes it away
+// (product.md §13).
+func userAdmin(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	u, err := c.find(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if err := c.accounts.SetAdmin(ctx, u.ID, !c.remove); errors.Is(err, db.ErrNotFound) {
+		return errUnknownUser(args[0])
+	} else if err != nil {
+		return err
+	}
+	if c.remove {
+		fmt.Fprintf(stdout, "%s is no longer an admin\n", u.Username)
+	} else {
+		fmt.Fprintf(stdout, "%s is an admin\n", u.Username)
+	}
+	return nil
+}
+
+// userDisable disables an account: it cannot sign in, and every session
+// of it ends at once.
+func userDisable(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	u, err := c.find(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	n, err := c.accounts.Disable(ctx, u.ID)
+	if errors.Is(err, db.ErrNotFound) {
+		return errUnknownUser(args[0])
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "disabled %s: %s ended\n", u.Username, plural(n, "session"))
+	return nil
+}
+
+// userEnable lets a disabled account sign in again.
+func userEnable(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	u, err := c.find(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if err := c.accounts.Enable(ctx, u.ID); errors.Is(err, db.ErrNotFound) {
+		return errUnknownUser(args[0])
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "enabled %s\n", u.Username)
+	return nil
+}
+
 // find looks a user up by username or, as sign-in does, by email
 // address, without regard to case.
 func (c *admin) find(ctx context.Context, login string) (*db.User, error) {
@@ -327,5 +399,6 @@ user commands (safe while the server runs; -db must come right after the command
 	}
 	fmt.Fprint(w, `  -db FILE|URL     (GATEHOUSE_DB)         database to change: an SQLite file that exists, or postgres://… (default "auth.db")
   -redis-url URL   (GATEHOUSE_REDIS_URL)  the server's Redis, so that ending sessions reaches them (default none)
+  -remove          (GATEHOUSE_REMOVE)     user admin only: take the admin role away instead of granting it
 `)
 }

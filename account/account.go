@@ -34,6 +34,8 @@ type Store interface {
 	DeleteUserSession(ctx context.Context, userID, sessionID int64) (string, error)
 	DeleteUserSessions(ctx context.Context, userID, keepID int64) ([]string, error)
 	MarkEmailVerified(ctx context.Context, userID int64, now time.Time) error
+	SetAdmin(ctx context.Context, userID int64, admin bool) error
+	SetDisabled(ctx context.Context, userID int64, at time.Time) ([]string, error)
 }
 
 // SessionData is where the data of sessions lives (the scs store), keyed
