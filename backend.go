@@ -12,6 +12,7 @@ import (
 	"gatehouse/handlers"
 	"gatehouse/postgres"
 	"gatehouse/redis"
+	"gatehouse/secretkey"
 	"gatehouse/throttle"
 )
 
@@ -22,6 +23,7 @@ import (
 type database interface {
 	handlers.Store
 	throttle.Store
+	secretkey.Settings
 	ListUsers(ctx context.Context) ([]*db.User, error)
 	Close() error
 }

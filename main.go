@@ -107,7 +107,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	key, err := secretkey.Load(cfg.SecretKeyFile, true)
+	key, err := secretkey.LoadFor(ctx, b.db, cfg.SecretKeyFile)
 	if err != nil {
 		b.Close()
 		return err
@@ -133,6 +133,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Mail:            sender,
 		HashWait:        writeTimeout * 2 / 3,
 		ThrottleKey:     key.Derive("throttle"),
+		SecretKey:       key,
 	}, b.Backend, hasher)
 	if err != nil {
 		return err

@@ -109,6 +109,35 @@ func TestSecretKeyFileCreatedBesideTheDatabase(t *testing.T) {
 	}
 }
 
+// product.md §10: a database used with a key refuses to start without it,
+// or with another, in one line, and the server never serves.
+func TestStartRefusedWithoutTheDatabasesKey(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "auth.db")
+	_, stop := startServe(t, dbPath)
+	stop()
+	other := filepath.Join(dir, "other.key")
+	if err := os.WriteFile(other, bytes.Repeat([]byte{7}, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Should the start get through, the server stops after a while
+	// instead of serving for ever, and the test fails.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for name, c := range map[string]struct {
+		keyFile, want string
+	}{
+		"moved away": {filepath.Join(dir, "missing.key"), "is missing"},
+		"another":    {other, "not the key this database was used with"},
+	} {
+		err := run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-db", dbPath, "-secret-key-file", c.keyFile},
+			env(nil), nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: err = %v, want one line with %q", name, err, c.want)
+		}
+	}
+}
+
 var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // startServe runs `gatehouse serve` in-process and returns its URL and a

@@ -34,6 +34,7 @@ type Store interface {
 	DeleteUserSession(ctx context.Context, userID, sessionID int64) (string, error)
 	DeleteUserSessions(ctx context.Context, userID, keepID int64) ([]string, error)
 	MarkEmailVerified(ctx context.Context, userID int64, now time.Time) error
+	AddEvent(ctx context.Context, e db.Event) error
 	SetAdmin(ctx context.Context, userID int64, admin bool) error
 	SetDisabled(ctx context.Context, userID int64, at time.Time) ([]string, error)
 }
@@ -52,6 +53,8 @@ var (
 	ErrWrongPassword = errors.New("account: incorrect username or password")
 	// ErrBusy: no hashing slot came free within the wait allowed.
 	ErrBusy = errors.New("account: no hashing slot free in time")
+	// ErrDisabled: an admin disabled the account (product.md §13).
+	ErrDisabled = errors.New("account: this account is disabled")
 )
 
 // ThrottledError says that a limit of Limits is used up, and for how long.

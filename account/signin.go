@@ -14,8 +14,18 @@ import (
 // (product.md §8). Second factors and passkeys add their own.
 type Method string
 
-// MethodPassword is a sign-in with the password alone.
-const MethodPassword Method = "password"
+// The ways a session can be signed in. Every method but the first passed
+// a second factor (product.md §11's two-factor rule reads that).
+const (
+	MethodPassword     Method = "password"      // the password alone
+	MethodCode         Method = "password+code" // password, then an authenticator code
+	MethodRecoveryCode Method = "recovery-code" // password, then a recovery code
+	MethodPasskey      Method = "passkey"       // a passkey with user verification
+)
+
+// SecondFactor reports whether a sign-in by this method passed a second
+// factor.
+func (m Method) SecondFactor() bool { return m != MethodPassword && m != "" }
 
 // Proof is what a way in established: the account, as read when it was
 // proven (the session starts only while its password hash is still the
@@ -37,9 +47,14 @@ func NormalizeLogin(s string) string {
 }
 
 // Usable says why an account may not be signed in to, or nil. Every way
-// in asks it after the proof; disabled accounts (product.md §13) will be
-// refused here.
-func Usable(u *db.User) error { return nil }
+// in asks it after the proof, so a disabled account (product.md §13)
+// learns it is disabled only from the right password.
+func Usable(u *db.User) error {
+	if u.Disabled() {
+		return ErrDisabled
+	}
+	return nil
+}
 
 // SignInWithPassword is the password way in: it checks the name and the
 // password under the sign-in throttle (failures per account and per

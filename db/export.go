@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -12,6 +13,9 @@ import (
 type Table struct {
 	Name    string
 	Columns []string
+	// Bools are the columns SQLite keeps as 0/1 and PostgreSQL as
+	// BOOLEAN: Export gives them as bool.
+	Bools []string
 }
 
 // ExportTables are the tables `gatehouse copy` moves, parents before
@@ -19,12 +23,14 @@ type Table struct {
 // generation counter (migration 0004) belongs to this file's cache and
 // stays behind.
 var ExportTables = []Table{
-	{"users", []string{"id", "username", "email", "password_hash", "email_verified_at", "created_at"}},
-	{"user_sessions", []string{"id", "user_id", "token_hash", "created_at", "last_seen_at", "expires_at", "ip", "user_agent"}},
-	{"link_tokens", []string{"id", "token_hash", "kind", "user_id", "new_email", "created_at", "expires_at", "used_at"}},
-	{"throttle_events", []string{"key_hash", "at"}},
-	{"sessions", []string{"token", "data", "expiry"}},
-	{"admin_log", []string{"id", "at", "actor_id", "actor_name", "target_id", "target_name", "action", "detail", "ip"}},
+	{"users", []string{"id", "username", "email", "password_hash", "email_verified_at", "created_at", "groups", "is_admin", "disabled_at"}, []string{"is_admin"}},
+	{"user_sessions", []string{"id", "user_id", "token_hash", "created_at", "last_seen_at", "expires_at", "ip", "user_agent", "method", "second_factor"}, []string{"second_factor"}},
+	{"link_tokens", []string{"id", "token_hash", "kind", "user_id", "new_email", "created_at", "expires_at", "used_at"}, nil},
+	{"throttle_events", []string{"key_hash", "at"}, nil},
+	{"sessions", []string{"token", "data", "expiry"}, nil},
+	{"settings", []string{"name", "value"}, nil},
+	{"security_events", []string{"id", "user_id", "at", "kind", "ip", "user_agent", "detail", "actor_id"}, nil},
+	{"admin_log", []string{"id", "at", "actor_id", "actor_name", "target_id", "target_name", "action", "detail", "ip"}, nil},
 }
 
 // Export calls fn with every row of every table of ExportTables, in that
@@ -53,6 +59,11 @@ func (s *Store) Export(ctx context.Context, fn func(t Table, row []any) error) e
 			if err := rows.Scan(ptrs...); err != nil {
 				rows.Close()
 				return fmt.Errorf("db: export %s: %w", t.Name, err)
+			}
+			for i, c := range t.Columns {
+				if n, ok := row[i].(int64); ok && slices.Contains(t.Bools, c) {
+					row[i] = n != 0
+				}
 			}
 			if t.Name == "sessions" {
 				if jd, ok := row[2].(float64); ok {

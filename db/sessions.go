@@ -105,28 +105,38 @@ type Session struct {
 	ExpiresAt  time.Time
 	IP         string
 	UserAgent  string
+	// Method is how the session was signed in: "password",
+	// "password+code", "recovery-code" or "passkey" (product.md §8).
+	Method string
+	// SecondFactor is true when the session passed a second factor: signed
+	// in with one, or turned one on itself (§11's two-factor rule).
+	SecondFactor bool
 }
 
 // sessionRow is how a session is stored: times as Unix seconds.
 type sessionRow struct {
-	ID         int64  `db:"id"`
-	UserID     int64  `db:"user_id"`
-	CreatedAt  int64  `db:"created_at"`
-	LastSeenAt int64  `db:"last_seen_at"`
-	ExpiresAt  int64  `db:"expires_at"`
-	IP         string `db:"ip"`
-	UserAgent  string `db:"user_agent"`
+	ID           int64  `db:"id"`
+	UserID       int64  `db:"user_id"`
+	CreatedAt    int64  `db:"created_at"`
+	LastSeenAt   int64  `db:"last_seen_at"`
+	ExpiresAt    int64  `db:"expires_at"`
+	IP           string `db:"ip"`
+	UserAgent    string `db:"user_agent"`
+	Method       string `db:"method"`
+	SecondFactor bool   `db:"second_factor"`
 }
 
 func (r sessionRow) session() Session {
 	return Session{
-		ID:         r.ID,
-		UserID:     r.UserID,
-		CreatedAt:  time.Unix(r.CreatedAt, 0).UTC(),
-		LastSeenAt: time.Unix(r.LastSeenAt, 0).UTC(),
-		ExpiresAt:  time.Unix(r.ExpiresAt, 0).UTC(),
-		IP:         r.IP,
-		UserAgent:  r.UserAgent,
+		ID:           r.ID,
+		UserID:       r.UserID,
+		CreatedAt:    time.Unix(r.CreatedAt, 0).UTC(),
+		LastSeenAt:   time.Unix(r.LastSeenAt, 0).UTC(),
+		ExpiresAt:    time.Unix(r.ExpiresAt, 0).UTC(),
+		IP:           r.IP,
+		UserAgent:    r.UserAgent,
+		Method:       r.Method,
+		SecondFactor: r.SecondFactor,
 	}
 }
 
@@ -142,6 +152,16 @@ type NewSession struct {
 	Now, Expires time.Time
 	IP           string
 	UserAgent    string
+	Method       string // how it was signed in; "" is "password"
+	SecondFactor bool   // it passed a second factor
+}
+
+// SessionMethod is the session's sign-in method as stored.
+func (n NewSession) SessionMethod() string {
+	if n.Method == "" {
+		return "password"
+	}
+	return n.Method
 }
 
 // ErrAccountChanged means the account was changed or deleted after a
@@ -154,10 +174,10 @@ var ErrAccountChanged = errors.New("db: account changed while signing in")
 // nothing starts) or after it (and ends it with the others).
 func (s *Store) CreateSession(ctx context.Context, n NewSession) (int64, error) {
 	res, err := s.write.ExecContext(ctx, `
-		INSERT INTO user_sessions (user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-		SELECT id, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND password_hash = ?`,
+		INSERT INTO user_sessions (user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor)
+		SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND password_hash = ?`,
 		HashToken(n.Token), n.Now.Unix(), n.Now.Unix(), n.Expires.Unix(), n.IP, n.UserAgent,
-		n.UserID, n.PasswordHash)
+		n.SessionMethod(), n.SecondFactor, n.UserID, n.PasswordHash)
 	if err := oneRow(res, err); errors.Is(err, ErrNotFound) {
 		return 0, ErrAccountChanged
 	} else if err != nil {
@@ -185,13 +205,18 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 	gen := s.cache.generation()
 	var r userRow
 	var lastSeen, expires int64
+	var method string
+	var secondFactor bool
 	err := s.read.QueryRowContext(ctx, `
 		SELECT u.id, u.username, u.email, u.password_hash, u.email_verified_at, u.created_at,
-		       s.last_seen_at, s.expires_at
+		       u.groups, u.is_admin, u.disabled_at,
+		       s.last_seen_at, s.expires_at, s.method, s.second_factor
 		FROM user_sessions AS s
 		JOIN users AS u ON u.id = s.user_id
 		WHERE s.id = ? AND s.token_hash = ?`, sessionID, hash).Scan(
-		&r.ID, &r.Username, &r.Email, &r.PasswordHash, &r.EmailVerifiedAt, &r.CreatedAt, &lastSeen, &expires)
+		&r.ID, &r.Username, &r.Email, &r.PasswordHash, &r.EmailVerifiedAt, &r.CreatedAt,
+		&r.Groups, &r.Admin, &r.DisabledAt,
+		&lastSeen, &expires, &method, &secondFactor)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, Session{}, ErrNotFound
 	}
@@ -199,10 +224,12 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 		return nil, Session{}, fmt.Errorf("db: load session: %w", err)
 	}
 	sess := Session{
-		ID:         sessionID,
-		UserID:     r.ID,
-		LastSeenAt: time.Unix(lastSeen, 0).UTC(),
-		ExpiresAt:  time.Unix(expires, 0).UTC(),
+		ID:           sessionID,
+		UserID:       r.ID,
+		LastSeenAt:   time.Unix(lastSeen, 0).UTC(),
+		ExpiresAt:    time.Unix(expires, 0).UTC(),
+		Method:       method,
+		SecondFactor: secondFactor,
 	}
 	u := r.user()
 	s.cache.putUser(sessionID, hash, u, sess, gen)
@@ -274,7 +301,7 @@ func deleteUserSessions(ctx context.Context, q sqlx.QueryerContext, userID, keep
 func (s *Store) UserSessions(ctx context.Context, userID int64, now time.Time, idle time.Duration) ([]Session, error) {
 	var rows []sessionRow
 	err := s.read.SelectContext(ctx, &rows, `
-		SELECT id, user_id, created_at, last_seen_at, expires_at, ip, user_agent
+		SELECT id, user_id, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor
 		FROM user_sessions
 		WHERE user_id = ? AND expires_at > ? AND last_seen_at > ?
 		ORDER BY last_seen_at DESC, id DESC`,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,10 +20,32 @@ type User struct {
 	PasswordHash    string
 	EmailVerifiedAt time.Time // zero until verified
 	CreatedAt       time.Time
+	Groups          []string  // sorted group names (product.md §11); nil for none
+	Admin           bool      // may use the admin page (§13)
+	DisabledAt      time.Time // zero while the account may sign in (§13)
 }
 
 // EmailVerified reports whether the user confirmed their address.
 func (u *User) EmailVerified() bool { return !u.EmailVerifiedAt.IsZero() }
+
+// Disabled reports whether an admin disabled the account.
+func (u *User) Disabled() bool { return !u.DisabledAt.IsZero() }
+
+// SplitGroups reads the groups column: names joined by commas, ” for none.
+func SplitGroups(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// JoinGroups is the groups column for a list of names: sorted, so that the
+// same set is always the same text.
+func JoinGroups(groups []string) string {
+	g := slices.Clone(groups)
+	slices.Sort(g)
+	return strings.Join(slices.Compact(g), ",")
+}
 
 // userRow is how a user is stored: times as Unix seconds.
 type userRow struct {
@@ -32,6 +55,9 @@ type userRow struct {
 	PasswordHash    string        `db:"password_hash"`
 	EmailVerifiedAt sql.NullInt64 `db:"email_verified_at"`
 	CreatedAt       int64         `db:"created_at"`
+	Groups          string        `db:"groups"`
+	Admin           bool          `db:"is_admin"`
+	DisabledAt      sql.NullInt64 `db:"disabled_at"`
 }
 
 func (r userRow) user() *User {
@@ -41,14 +67,19 @@ func (r userRow) user() *User {
 		Email:        r.Email,
 		PasswordHash: r.PasswordHash,
 		CreatedAt:    time.Unix(r.CreatedAt, 0).UTC(),
+		Groups:       SplitGroups(r.Groups),
+		Admin:        r.Admin,
 	}
 	if r.EmailVerifiedAt.Valid {
 		u.EmailVerifiedAt = time.Unix(r.EmailVerifiedAt.Int64, 0).UTC()
 	}
+	if r.DisabledAt.Valid {
+		u.DisabledAt = time.Unix(r.DisabledAt.Int64, 0).UTC()
+	}
 	return u
 }
 
-const userColumns = `id, username, email, password_hash, email_verified_at, created_at`
+const userColumns = `id, username, email, password_hash, email_verified_at, created_at, groups, is_admin, disabled_at`
 
 // CreateUser inserts a user. username and email must already be normalised
 // (lowercase). It returns ErrDuplicateUsername or ErrDuplicateEmail when

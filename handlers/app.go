@@ -17,6 +17,7 @@ import (
 	"gatehouse/db"
 	"gatehouse/mail"
 	"gatehouse/password"
+	"gatehouse/secretkey"
 	"gatehouse/static"
 	"gatehouse/throttle"
 	"gatehouse/views"
@@ -27,6 +28,7 @@ import (
 // *postgres.Store implement it.
 type Store interface {
 	account.Store
+	secretkey.Settings
 	Ping(ctx context.Context) error
 	CreateSession(ctx context.Context, n db.NewSession) (int64, error)
 	SessionUser(ctx context.Context, sessionID int64, token string) (*db.User, db.Session, error)
@@ -83,6 +85,10 @@ type Config struct {
 	// ThrottleKey, derived from the server's secret key, names throttle
 	// counts in the store by HMAC (throttle.Limiter.Keyed); nil: SHA-256.
 	ThrottleKey []byte
+	// SecretKey seals second-factor secrets and signing keys (product.md
+	// §10); main loads it with secretkey.LoadFor, which refuses a key the
+	// database was not used with.
+	SecretKey *secretkey.Key
 	// Mail sends verification, reset and email-change mail; nil writes
 	// each mail to the log (mail.LogSender).
 	Mail mail.Sender
@@ -127,6 +133,9 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 	}
 	if cfg.SessionLifetime <= 0 || cfg.SessionIdle <= 0 {
 		return nil, fmt.Errorf("handlers: session lifetime and idle timeout must be positive")
+	}
+	if cfg.SecretKey == nil {
+		return nil, fmt.Errorf("handlers: the server's secret key is needed")
 	}
 	if b.Store == nil || b.Sessions == nil || b.Throttle == nil {
 		return nil, fmt.Errorf("handlers: the backend needs a store, a session store and a throttle store")

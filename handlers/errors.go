@@ -44,6 +44,8 @@ func statusOf(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, account.ErrBusy):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, account.ErrDisabled):
+		return http.StatusForbidden
 	case errors.Is(err, db.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, db.ErrTokenUsed), errors.Is(err, db.ErrTokenExpired):
@@ -76,6 +78,8 @@ func (a *App) failure(c *gin.Context, err error) (status int, message string, an
 		return status, msgBusy, false
 	case http.StatusUnprocessableEntity:
 		return status, "", false
+	case http.StatusForbidden:
+		return status, msgDisabled, false
 	}
 	a.serverError(c, err)
 	return status, "", true

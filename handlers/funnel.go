@@ -22,7 +22,8 @@ const maxUserAgent = 512
 //     the session only while the account's password is still the one the
 //     proof read, so a sign-in checked while the password changed starts
 //     nothing (db.ErrAccountChanged);
-//   - records the sign-in (the log today; the activity log of §13).
+//   - records the sign-in (the log, and the account's security activity,
+//     §13).
 //
 // Throttling and recording failures happen in the proof itself
 // (account.Service), before any hashing. An error is answered by the
@@ -41,10 +42,6 @@ func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error 
 		return err
 	}
 	a.sessions.RememberMe(ctx, remember)
-	ua := c.Request.UserAgent()
-	if len(ua) > maxUserAgent {
-		ua = ua[:maxUserAgent]
-	}
 	now := a.cfg.Now()
 	sid, err := a.store.CreateSession(ctx, db.NewSession{
 		UserID:       proof.User.ID,
@@ -53,7 +50,9 @@ func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error 
 		Now:          now,
 		Expires:      a.sessions.Deadline(ctx),
 		IP:           c.ClientIP(),
-		UserAgent:    ua,
+		UserAgent:    truncateUserAgent(c.Request.UserAgent()),
+		Method:       string(proof.Method),
+		SecondFactor: proof.Method.SecondFactor(),
 	})
 	if err != nil {
 		// Nothing started: the renewed token carries no sign-in.
@@ -62,6 +61,7 @@ func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error 
 	}
 	a.sessions.Put(ctx, sessionIDKey, sid)
 	a.log.Info("signed in", "user_id", proof.User.ID, "method", string(proof.Method), "ip", c.ClientIP())
+	a.record(c, proof.User.ID, account.EventSignedIn, string(proof.Method))
 	return nil
 }
 

@@ -52,4 +52,5 @@ const (
 	msgLoginRequired    = "Enter your username or email address."
 	msgLoginPassword    = "Enter your password."
 	msgWrongCredentials = "Incorrect username or password."
+	msgDisabled         = "This account is disabled."
 )

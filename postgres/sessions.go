@@ -99,7 +99,7 @@ func (s *SessionStore) DeleteHashed(ctx context.Context, hashes []string) error 
 	return nil
 }
 
-const sessionColumns = `id, user_id, created_at, last_seen_at, expires_at, ip, user_agent`
+const sessionColumns = `id, user_id, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor`
 
 // CreateSession records a new signed-in session and returns its id, or
 // db.ErrAccountChanged when the account's password hash is no longer
@@ -115,12 +115,12 @@ const sessionColumns = `id, user_id, created_at, last_seen_at, expires_at, ip, u
 func (s *Store) CreateSession(ctx context.Context, n db.NewSession) (int64, error) {
 	var id int64
 	err := s.pool.QueryRow(ctx, `
-		INSERT INTO user_sessions (user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-		SELECT id, $1::text, $2::bigint, $2::bigint, $3::bigint, $4::text, $5::text
+		INSERT INTO user_sessions (user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor)
+		SELECT id, $1::text, $2::bigint, $2::bigint, $3::bigint, $4::text, $5::text, $8::text, $9::boolean
 		FROM (SELECT id FROM users WHERE id = $6 AND password_hash = $7 FOR SHARE) AS u
 		RETURNING id`,
 		db.HashToken(n.Token), n.Now.Unix(), n.Expires.Unix(), n.IP, n.UserAgent,
-		n.UserID, n.PasswordHash).Scan(&id)
+		n.UserID, n.PasswordHash, n.SessionMethod(), n.SecondFactor).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, db.ErrAccountChanged
 	}
@@ -140,13 +140,16 @@ func (s *Store) CreateSession(ctx context.Context, n db.NewSession) (int64, erro
 func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) (*db.User, db.Session, error) {
 	var f userFields
 	var lastSeen, expires int64
+	var method string
+	var secondFactor bool
 	err := s.pool.QueryRow(ctx, `
 		SELECT u.id, u.username, u.email, u.password_hash, u.email_verified_at, u.created_at,
-		       s.last_seen_at, s.expires_at
+		       u.groups, u.is_admin, u.disabled_at,
+		       s.last_seen_at, s.expires_at, s.method, s.second_factor
 		FROM user_sessions AS s
 		JOIN users AS u ON u.id = s.user_id
 		WHERE s.id = $1 AND s.token_hash = $2`, sessionID, db.HashToken(token)).Scan(
-		append(f.dest(), &lastSeen, &expires)...)
+		append(f.dest(), &lastSeen, &expires, &method, &secondFactor)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, db.Session{}, db.ErrNotFound
 	}
@@ -154,10 +157,12 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 		return nil, db.Session{}, fmt.Errorf("postgres: load session: %w", err)
 	}
 	sess := db.Session{
-		ID:         sessionID,
-		UserID:     f.id,
-		LastSeenAt: time.Unix(lastSeen, 0).UTC(),
-		ExpiresAt:  time.Unix(expires, 0).UTC(),
+		ID:           sessionID,
+		UserID:       f.id,
+		LastSeenAt:   time.Unix(lastSeen, 0).UTC(),
+		ExpiresAt:    time.Unix(expires, 0).UTC(),
+		Method:       method,
+		SecondFactor: secondFactor,
 	}
 	return f.user(), sess, nil
 }
@@ -238,7 +243,7 @@ func (s *Store) UserSessions(ctx context.Context, userID int64, now time.Time, i
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (db.Session, error) {
 		var created, lastSeen, expires int64
 		var sess db.Session
-		err := r.Scan(&sess.ID, &sess.UserID, &created, &lastSeen, &expires, &sess.IP, &sess.UserAgent)
+		err := r.Scan(&sess.ID, &sess.UserID, &created, &lastSeen, &expires, &sess.IP, &sess.UserAgent, &sess.Method, &sess.SecondFactor)
 		sess.CreatedAt = time.Unix(created, 0).UTC()
 		sess.LastSeenAt = time.Unix(lastSeen, 0).UTC()
 		sess.ExpiresAt = time.Unix(expires, 0).UTC()

@@ -12,18 +12,19 @@ import (
 	"gatehouse/db"
 )
 
-const userColumns = `id, username, email, password_hash, email_verified_at, created_at`
+const userColumns = `id, username, email, password_hash, email_verified_at, created_at, groups, is_admin, disabled_at`
 
 // userFields holds a user row as stored (times as Unix seconds) while it
 // is scanned; pointers to its fields go to Scan in userColumns' order.
 type userFields struct {
-	id, createdAt         int64
-	username, email, hash string
-	verifiedAt            *int64
+	id, createdAt                 int64
+	username, email, hash, groups string
+	verifiedAt, disabledAt        *int64
+	admin                         bool
 }
 
 func (f *userFields) dest() []any {
-	return []any{&f.id, &f.username, &f.email, &f.hash, &f.verifiedAt, &f.createdAt}
+	return []any{&f.id, &f.username, &f.email, &f.hash, &f.verifiedAt, &f.createdAt, &f.groups, &f.admin, &f.disabledAt}
 }
 
 func (f *userFields) user() *db.User {
@@ -33,9 +34,14 @@ func (f *userFields) user() *db.User {
 		Email:        f.email,
 		PasswordHash: f.hash,
 		CreatedAt:    time.Unix(f.createdAt, 0).UTC(),
+		Groups:       db.SplitGroups(f.groups),
+		Admin:        f.admin,
 	}
 	if f.verifiedAt != nil {
 		u.EmailVerifiedAt = time.Unix(*f.verifiedAt, 0).UTC()
+	}
+	if f.disabledAt != nil {
+		u.DisabledAt = time.Unix(*f.disabledAt, 0).UTC()
 	}
 	return u
 }

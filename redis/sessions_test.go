@@ -18,6 +18,7 @@ import (
 	"gatehouse/internal/apptest"
 	"gatehouse/password"
 	"gatehouse/redis"
+	"gatehouse/secretkey"
 )
 
 // The wrapper is what handlers.New takes as its session store.
@@ -137,7 +138,12 @@ func TestNoRawTokenInRedis(t *testing.T) {
 	}
 	ts := httptest.NewUnstartedServer(nil)
 	base, _ := url.Parse("http://" + ts.Listener.Addr().String())
+	key, err := secretkey.LoadFor(context.Background(), store, filepath.Join(t.TempDir(), "auth.db.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	app, err := handlers.New(handlers.Config{
+		SecretKey:       key,
 		BaseURL:         base,
 		SessionLifetime: 720 * time.Hour,
 		SessionIdle:     168 * time.Hour,

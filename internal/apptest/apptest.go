@@ -20,6 +20,7 @@ import (
 	"gatehouse/db"
 	"gatehouse/handlers"
 	"gatehouse/password"
+	"gatehouse/secretkey"
 
 	_ "github.com/mattn/go-sqlite3" // OpenRaw
 )
@@ -51,6 +52,7 @@ type Server struct {
 	App    *handlers.App
 	DBPath string
 	Logs   *LogBuffer
+	Key    *secretkey.Key // the server's secret key (auth.db.key beside the file)
 	http   *http.Server
 }
 
@@ -127,7 +129,13 @@ func New(t testing.TB, opts Options) *Server {
 	if opts.DiscardLogs {
 		logTo = io.Discard
 	}
+	key, err := secretkey.LoadFor(context.Background(), store, path+".key")
+	if err != nil {
+		store.Close()
+		t.Fatalf("secret key: %v", err)
+	}
 	cfg := handlers.Config{
+		SecretKey:       key,
 		BaseURL:         baseURL,
 		SessionLifetime: orDefault(opts.SessionLifetime, 720*time.Hour),
 		SessionIdle:     orDefault(opts.SessionIdle, 168*time.Hour),
@@ -151,7 +159,7 @@ func New(t testing.TB, opts Options) *Server {
 		app.Wait()
 		store.Close()
 	})
-	return &Server{Store: store, App: app, DBPath: path, Logs: logs}
+	return &Server{Store: store, App: app, DBPath: path, Logs: logs, Key: key}
 }
 
 // OpenRaw opens the SQLite file at path directly, past the store, so a

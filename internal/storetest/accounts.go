@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -34,7 +35,7 @@ func testCreateAndFindUser(t *testing.T, s Store) {
 	}
 	for name, f := range lookups {
 		got, err := f()
-		if err != nil || *got != *u {
+		if err != nil || !reflect.DeepEqual(got, u) {
 			t.Errorf("%s = %+v, %v; want %+v", name, got, err, u)
 		}
 	}

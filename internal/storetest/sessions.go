@@ -48,7 +48,7 @@ func testSessionLifecycle(t *testing.T, s Store) {
 		t.Fatalf("UserSessions = %+v, %v", list, err)
 	}
 	want := db.Session{ID: first, UserID: alice.ID, CreatedAt: now, LastSeenAt: now.Add(2 * time.Minute),
-		ExpiresAt: now.Add(time.Hour), IP: "192.0.2.1", UserAgent: "ua"}
+		ExpiresAt: now.Add(time.Hour), IP: "192.0.2.1", UserAgent: "ua", Method: "password"}
 	if list[0] != want || list[1].ID != second || list[1].IP != "2001:db8::2" {
 		t.Errorf("UserSessions = %+v, want %+v first, then %d", list, want, second)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"gatehouse/account"
 	"gatehouse/db"
+	"gatehouse/secretkey"
 	"gatehouse/throttle"
 )
 
@@ -30,6 +31,7 @@ import (
 type Store interface {
 	account.Store
 	throttle.Store
+	secretkey.Settings
 
 	Ping(ctx context.Context) error
 	CreateSession(ctx context.Context, n db.NewSession) (int64, error)
@@ -102,6 +104,10 @@ var tests = []test{
 	{"ThrottleEvents", testThrottleEvents},
 	{"TakeEvent", testTakeEvent},
 	{"TakeEventConcurrent", testTakeEventConcurrent},
+	// Settings, sign-in methods, security events (foundation.go).
+	{"Settings", testSettings},
+	{"SessionMethod", testSessionMethod},
+	{"Events", testEvents},
 }
 
 // Run runs every behaviour test as a parallel subtest of t, each on a
