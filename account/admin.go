@@ -42,3 +42,9 @@ func (s *Service) Enable(ctx context.Context, userID int64) error {
 	s.log.Info("account enabled", "user_id", userID)
 	return nil
 }
+
+// NotMe is "This wasn't me" (product.md §13): every other session of the
+// account ends (keepSessionID stays). It returns how many ended.
+func (s *Service) NotMe(ctx context.Context, userID, keepSessionID int64) (int, error) {
+	return s.SignOutEverywhere(ctx, userID, keepSessionID)
+}

@@ -15,6 +15,7 @@ type meResponse struct {
 	Email            string `json:"email"`
 	CreatedAt        string `json:"created_at"`
 	SessionExpiresAt string `json:"session_expires_at"`
+	Admin            bool   `json:"admin"`
 }
 
 func (a *App) apiMe(c *gin.Context) {
@@ -25,6 +26,7 @@ func (a *App) apiMe(c *gin.Context) {
 		Email:            u.Email,
 		CreatedAt:        u.CreatedAt.UTC().Format(time.RFC3339),
 		SessionExpiresAt: a.sessionExpiry(c).Format(time.RFC3339),
+		Admin:            u.Admin,
 	})
 }
 

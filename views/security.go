@@ -70,6 +70,7 @@ type AdminInfo struct {
 	Users    []AdminUserRow // the list page
 	User     AdminUserRow   // the account page
 	Self     bool           // the account page shows the admin's own account
+	Error    string         // why an action was refused
 	Sessions []SessionRow
 	Events   []EventRow
 	Groups   string // the groups field's value, comma-separated
