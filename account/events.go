@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"errors"
 
 	"gatehouse/db"
 )
@@ -38,7 +39,12 @@ func (s *Service) Record(ctx context.Context, e db.Event) {
 	if e.At.IsZero() {
 		e.At = s.Now()
 	}
-	if err := s.store.AddEvent(ctx, e); err != nil {
+	err := s.store.AddEvent(ctx, e)
+	if errors.Is(err, db.ErrNotFound) {
+		// The account was deleted while this happened: nothing to keep.
+		return
+	}
+	if err != nil {
 		s.log.Error("record security event", "kind", e.Kind, "user_id", e.UserID, "err", err)
 	}
 }

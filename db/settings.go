@@ -51,7 +51,8 @@ type Event struct {
 	ActorID   int64 // the admin who acted; 0 for the account itself
 }
 
-// AddEvent records a security event of an account.
+// AddEvent records a security event of an account; ErrNotFound when the
+// account is gone.
 func (s *Store) AddEvent(ctx context.Context, e Event) error {
 	var actor sql.NullInt64
 	if e.ActorID != 0 {
@@ -61,6 +62,10 @@ func (s *Store) AddEvent(ctx context.Context, e Event) error {
 		INSERT INTO security_events (user_id, at, kind, ip, user_agent, detail, actor_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		e.UserID, e.At.Unix(), e.Kind, e.IP, e.UserAgent, e.Detail, actor)
+	if isForeignKey(err) {
+		// The account (or the admin) was deleted meanwhile.
+		return ErrNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("db: record event %s: %w", e.Kind, err)
 	}

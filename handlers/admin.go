@@ -402,9 +402,14 @@ func (a *App) confirmIdentity(c *gin.Context, def adminActionDef, f adminActionF
 func (a *App) recordAdminAction(c *gin.Context, target *db.User, what, detail string) {
 	ctx := context.WithoutCancel(c.Request.Context())
 	me := currentUser(c)
+	deleted := c.Param("action") == "delete"
+	targetID := target.ID
+	if deleted {
+		targetID = 0 // gone: the log keeps its name
+	}
 	err := a.store.AddAdminLog(ctx, db.AdminLogEntry{
 		At: a.cfg.Now(), ActorID: me.ID, ActorName: me.Username,
-		TargetID: target.ID, TargetName: target.Username,
+		TargetID: targetID, TargetName: target.Username,
 		Action: what, Detail: detail, IP: c.ClientIP(),
 	})
 	if err != nil {
@@ -412,7 +417,7 @@ func (a *App) recordAdminAction(c *gin.Context, target *db.User, what, detail st
 	}
 	a.log.Info("admin action", "admin_id", me.ID, "user_id", target.ID, "action", what)
 	// A deleted account's activity went with it; the admin log keeps it.
-	if c.Param("action") != "delete" {
+	if !deleted {
 		a.accounts.Record(ctx, db.Event{
 			UserID: target.ID, ActorID: me.ID, Kind: account.EventAdminAction, Detail: what,
 			IP: c.ClientIP(), UserAgent: truncateUserAgent(c.Request.UserAgent()),

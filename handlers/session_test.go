@@ -236,7 +236,7 @@ func TestAPIMe(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.Body), &me); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"id", "username", "email", "created_at", "session_expires_at"}
+	want := []string{"id", "username", "email", "created_at", "session_expires_at", "admin"}
 	if len(me) != len(want) {
 		t.Errorf("keys %v, want %v", me, want)
 	}

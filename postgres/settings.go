@@ -40,7 +40,8 @@ func (s *Store) PutSettingIfAbsent(ctx context.Context, name string, value []byt
 	return v, nil
 }
 
-// AddEvent records a security event of an account.
+// AddEvent records a security event of an account; db.ErrNotFound when
+// the account is gone.
 func (s *Store) AddEvent(ctx context.Context, e db.Event) error {
 	var actor *int64
 	if e.ActorID != 0 {
@@ -50,6 +51,10 @@ func (s *Store) AddEvent(ctx context.Context, e db.Event) error {
 		INSERT INTO security_events (user_id, at, kind, ip, user_agent, detail, actor_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		e.UserID, e.At.Unix(), e.Kind, e.IP, e.UserAgent, e.Detail, actor)
+	if isForeignKey(err) {
+		// The account (or the admin) was deleted meanwhile.
+		return db.ErrNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("postgres: record event %s: %w", e.Kind, err)
 	}

@@ -89,8 +89,8 @@ func testEvents(t *testing.T, s Store) {
 			t.Fatalf("AddEvent(%+v): %v", e, err)
 		}
 	}
-	if err := s.AddEvent(ctx, db.Event{UserID: u.ID + 1000, At: now, Kind: "signed_in"}); err == nil {
-		t.Error("AddEvent for a missing account succeeded")
+	if err := s.AddEvent(ctx, db.Event{UserID: u.ID + 1000, At: now, Kind: "signed_in"}); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("AddEvent for a missing account: %v, want ErrNotFound", err)
 	}
 	if _, err := s.DeleteUser(ctx, u.ID); err != nil {
 		t.Fatalf("DeleteUser with events: %v", err)
