@@ -236,12 +236,13 @@ func userSetPassword(ctx context.Context, c *admin, args []string, stdin io.Read
 	if err != nil {
 		return commandError(err, "", "")
 	}
+	c.logAction(ctx, u, "set a new password", false, stderr)
 	fmt.Fprintf(stdout, "password of %s changed; %s ended\n", u.Username, plural(ended, "session"))
 	return nil
 }
 
 // userDelete deletes an account; its sessions and link tokens go with it.
-func userDelete(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+func userDelete(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
@@ -249,12 +250,13 @@ func userDelete(ctx context.Context, c *admin, args []string, _ io.Reader, stdou
 	if err := c.accounts.Delete(ctx, u); err != nil {
 		return err
 	}
+	c.logAction(ctx, u, "deleted the account", true, stderr)
 	fmt.Fprintf(stdout, "deleted user %s <%s>\n", u.Username, u.Email)
 	return nil
 }
 
 // userSignout ends every session of a user: their next request is signed out.
-func userSignout(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+func userSignout(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
@@ -263,12 +265,13 @@ func userSignout(ctx context.Context, c *admin, args []string, _ io.Reader, stdo
 	if err != nil {
 		return err
 	}
+	c.logAction(ctx, u, "signed out everywhere", false, stderr)
 	fmt.Fprintf(stdout, "signed out %s: %s ended\n", u.Username, plural(n, "session"))
 	return nil
 }
 
 // userVerify marks a user's address verified, as opening the link would.
-func userVerify(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+func userVerify(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
@@ -278,13 +281,14 @@ func userVerify(ctx context.Context, c *admin, args []string, _ io.Reader, stdou
 	} else if err != nil {
 		return err
 	}
+	c.logAction(ctx, u, "marked the email address verified", false, stderr)
 	fmt.Fprintf(stdout, "email address %s of %s is verified\n", u.Email, u.Username)
 	return nil
 }
 
 // userAdmin grants the admin role, or with -remove takes it away
 // (product.md §13).
-func userAdmin(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+func userAdmin(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
@@ -295,8 +299,10 @@ func userAdmin(ctx context.Context, c *admin, args []string, _ io.Reader, stdout
 		return err
 	}
 	if c.remove {
+		c.logAction(ctx, u, "removed admin", false, stderr)
 		fmt.Fprintf(stdout, "%s is no longer an admin\n", u.Username)
 	} else {
+		c.logAction(ctx, u, "granted admin", false, stderr)
 		fmt.Fprintf(stdout, "%s is an admin\n", u.Username)
 	}
 	return nil
@@ -304,7 +310,7 @@ func userAdmin(ctx context.Context, c *admin, args []string, _ io.Reader, stdout
 
 // userDisable disables an account: it cannot sign in, and every session
 // of it ends at once.
-func userDisable(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+func userDisable(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
@@ -315,12 +321,13 @@ func userDisable(ctx context.Context, c *admin, args []string, _ io.Reader, stdo
 	} else if err != nil {
 		return err
 	}
+	c.logAction(ctx, u, "disabled the account", false, stderr)
 	fmt.Fprintf(stdout, "disabled %s: %s ended\n", u.Username, plural(n, "session"))
 	return nil
 }
 
 // userEnable lets a disabled account sign in again.
-func userEnable(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+func userEnable(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
@@ -330,8 +337,31 @@ func userEnable(ctx context.Context, c *admin, args []string, _ io.Reader, stdou
 	} else if err != nil {
 		return err
 	}
+	c.logAction(ctx, u, "enabled the account", false, stderr)
 	fmt.Fprintf(stdout, "enabled %s\n", u.Username)
 	return nil
+}
+
+// cliActor is how the admin log names the admin commands.
+const cliActor = "(command line)"
+
+// logAction records an admin command's action in the admin log and, while
+// the account exists, in its activity (product.md §13). A failure to
+// record is said on stderr: the action is done.
+func (c *admin) logAction(ctx context.Context, u *db.User, what string, gone bool, stderr io.Writer) {
+	targetID := u.ID
+	if gone {
+		targetID = 0
+	}
+	err := c.store.AddAdminLog(ctx, db.AdminLogEntry{
+		At: c.accounts.Now(), ActorName: cliActor, TargetID: targetID, TargetName: u.Username, Action: what,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: the admin log was not written: %v\n", err)
+	}
+	if !gone {
+		c.accounts.Record(ctx, db.Event{UserID: u.ID, Kind: account.EventAdminAction, Detail: what + " " + cliActor})
+	}
 }
 
 // find looks a user up by username or, as sign-in does, by email
