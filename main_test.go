@@ -240,7 +240,8 @@ func TestGracefulStopLeavesCompleteFile(t *testing.T) {
 	if err := os.WriteFile(copyPath, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base2, stop2 := startServe(t, copyPath)
+	// The copy opens with the key it was used with (kept apart, README).
+	base2, _, stop2 := startWith(t, []string{"serve", "-addr", "127.0.0.1:0", "-db", copyPath, "-secret-key-file", path + ".key"})
 	defer stop2()
 	for _, name := range []string{"alice", "bob"} {
 		if s := signinStatus(t, base2, name); s != http.StatusSeeOther {
@@ -270,7 +271,7 @@ func TestBackupCommandWhileServing(t *testing.T) {
 		t.Fatalf("integrity_check = %q, %v", check, err)
 	}
 	raw.Close()
-	base2, stop2 := startServe(t, dest)
+	base2, _, stop2 := startWith(t, []string{"serve", "-addr", "127.0.0.1:0", "-db", dest, "-secret-key-file", path + ".key"})
 	defer stop2()
 	if s := signinStatus(t, base2, "alice"); s != http.StatusSeeOther {
 		t.Fatalf("sign-in on the backup: %d", s)

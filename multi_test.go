@@ -38,7 +38,13 @@ type cluster struct {
 // many client addresses, all with one secret key file.
 func startCluster(t *testing.T, n int, dbURL, redisURL string) *cluster {
 	t.Helper()
-	key := filepath.Join(t.TempDir(), "gatehouse.key")
+	return startClusterWithKey(t, n, dbURL, redisURL, filepath.Join(t.TempDir(), "gatehouse.key"))
+}
+
+// startClusterWithKey is startCluster with the secret key file given: a
+// database copied from SQLite is opened with the key it was used with.
+func startClusterWithKey(t *testing.T, n int, dbURL, redisURL, key string) *cluster {
+	t.Helper()
 	c := &cluster{}
 	for range n {
 		args := []string{"serve", "-addr", "127.0.0.1:0", "-db", dbURL, "-secret-key-file", key, "-trusted-proxies", "127.0.0.1"}
@@ -315,7 +321,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Errorf("backup of PostgreSQL: %v, want a pointer to pg_dump", err)
 	}
 
-	c := startCluster(t, 1, dbURL, "")
+	c := startClusterWithKey(t, 1, dbURL, "", path+".key")
 	if s := signinStatus(t, c.urls[0], "alice"); s != http.StatusSeeOther {
 		t.Errorf("alice signs in on PostgreSQL: %d", s)
 	}

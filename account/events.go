@@ -35,16 +35,12 @@ const (
 
 // Record adds a security event to an account's activity. A failure to
 // record is logged, not returned: the operation it records has happened.
+// An account deleted meanwhile has no activity left to add to.
 func (s *Service) Record(ctx context.Context, e db.Event) {
 	if e.At.IsZero() {
 		e.At = s.Now()
 	}
-	err := s.store.AddEvent(ctx, e)
-	if errors.Is(err, db.ErrNotFound) {
-		// The account was deleted while this happened: nothing to keep.
-		return
-	}
-	if err != nil {
+	if err := s.store.AddEvent(ctx, e); err != nil && !errors.Is(err, db.ErrNotFound) {
 		s.log.Error("record security event", "kind", e.Kind, "user_id", e.UserID, "err", err)
 	}
 }

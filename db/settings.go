@@ -51,22 +51,20 @@ type Event struct {
 	ActorID   int64 // the admin who acted; 0 for the account itself
 }
 
-// AddEvent records a security event of an account; ErrNotFound when the
-// account is gone.
+// AddEvent records a security event of an account, or returns ErrNotFound
+// when the account is gone (deleted while a sign-in finished, say).
 func (s *Store) AddEvent(ctx context.Context, e Event) error {
 	var actor sql.NullInt64
 	if e.ActorID != 0 {
 		actor = sql.NullInt64{Int64: e.ActorID, Valid: true}
 	}
-	_, err := s.write.ExecContext(ctx, `
+	res, err := s.write.ExecContext(ctx, `
 		INSERT INTO security_events (user_id, at, kind, ip, user_agent, detail, actor_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		e.UserID, e.At.Unix(), e.Kind, e.IP, e.UserAgent, e.Detail, actor)
-	if isForeignKey(err) {
-		// The account (or the admin) was deleted meanwhile.
-		return ErrNotFound
-	}
-	if err != nil {
+		SELECT id, ?, ?, ?, ?, ?, ? FROM users WHERE id = ?`,
+		e.At.Unix(), e.Kind, e.IP, e.UserAgent, e.Detail, actor, e.UserID)
+	if err := oneRow(res, err); errors.Is(err, ErrNotFound) {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("db: record event %s: %w", e.Kind, err)
 	}
 	return nil

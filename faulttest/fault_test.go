@@ -155,7 +155,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		}
 	}
 
-	// A copy of the file alone is a full backup.
+	// A copy of the file, with the key file kept apart, is a full backup.
 	copyPath := filepath.Join(t.TempDir(), "copy.db")
 	b, err := os.ReadFile(dbPath)
 	if err != nil {
@@ -170,7 +170,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 			names = append(names, fmt.Sprintf("term%03d", i))
 		}
 	}
-	checkSignins(t, start(t, copyPath).URL, names)
+	checkSignins(t, start(t, copyPath, "-secret-key-file", dbPath+".key").URL, names)
 }
 
 // gatehouse backup while sign-ups and sign-ins run: the copy passes
@@ -241,6 +241,6 @@ func TestBackupUnderLoad(t *testing.T) {
 	if fileExists(dest+".tmp") || fileExists(dest+"-wal") {
 		t.Error("backup left temporary files")
 	}
-	fromBackup := start(t, dest)
+	fromBackup := start(t, dest, "-secret-key-file", dbPath+".key")
 	checkSignins(t, fromBackup.URL, before)
 }

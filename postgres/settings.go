@@ -40,23 +40,22 @@ func (s *Store) PutSettingIfAbsent(ctx context.Context, name string, value []byt
 	return v, nil
 }
 
-// AddEvent records a security event of an account; db.ErrNotFound when
-// the account is gone.
+// AddEvent records a security event of an account, or returns
+// db.ErrNotFound when the account is gone.
 func (s *Store) AddEvent(ctx context.Context, e db.Event) error {
 	var actor *int64
 	if e.ActorID != 0 {
 		actor = &e.ActorID
 	}
-	_, err := s.pool.Exec(ctx, `
+	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO security_events (user_id, at, kind, ip, user_agent, detail, actor_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		SELECT id, $2, $3, $4, $5, $6, $7 FROM users WHERE id = $1`,
 		e.UserID, e.At.Unix(), e.Kind, e.IP, e.UserAgent, e.Detail, actor)
-	if isForeignKey(err) {
-		// The account (or the admin) was deleted meanwhile.
-		return db.ErrNotFound
-	}
 	if err != nil {
 		return fmt.Errorf("postgres: record event %s: %w", e.Kind, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return db.ErrNotFound
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ func LoadFor(ctx context.Context, s Settings, path string) (*Key, error) {
 	}
 	if check != nil {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("secret key %s is missing, and the database holds data sealed under it: restore the key file from your backup (see README, \"Back up\")", path)
+			return nil, fmt.Errorf("secret key %s is missing, and the database holds data sealed under it: restore the key file from your backup (README, \"Backup and restore\")", path)
 		}
 	}
 	k, err := Load(path, check == nil)

@@ -76,7 +76,7 @@ func testSessionMethod(t *testing.T, s Store) {
 }
 
 // testEvents: an event is recorded for an existing account and refused
-// for a missing one (the foreign key), and goes with the account.
+// for a missing one (ErrNotFound), and goes with the account.
 func testEvents(t *testing.T, s Store) {
 	ctx := t.Context()
 	u := newUser(t, s, "alice", "hash")
@@ -90,7 +90,7 @@ func testEvents(t *testing.T, s Store) {
 		}
 	}
 	if err := s.AddEvent(ctx, db.Event{UserID: u.ID + 1000, At: now, Kind: "signed_in"}); !errors.Is(err, db.ErrNotFound) {
-		t.Errorf("AddEvent for a missing account: %v, want ErrNotFound", err)
+		t.Errorf("AddEvent for a missing account: err = %v, want db.ErrNotFound", err)
 	}
 	if _, err := s.DeleteUser(ctx, u.ID); err != nil {
 		t.Fatalf("DeleteUser with events: %v", err)
