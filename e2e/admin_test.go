@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -83,7 +84,7 @@ func TestAdminSearchAndDisable(t *testing.T) {
 		if err != nil || !u.Disabled() {
 			t.Fatalf("albert: %+v, %v", u, err)
 		}
-		r := app.NewClient(t).Signin("albert", testPassword)
+		r := app.NewClient(t).Post("/signin", url.Values{"username": {"albert"}, "password": {testPassword}})
 		if r.StatusCode != 403 || !strings.Contains(r.Body, "This account is disabled.") {
 			t.Errorf("albert signs in: %d", r.StatusCode)
 		}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -56,6 +57,21 @@ func collectDocuments(t *testing.T, app *App) []document {
 	guest := app.NewClient(t)
 	user := app.NewClient(t)
 	user.Signup("valerie", "valerie@example.com", testPassword)
+	// valerie is an admin, for the admin pages (§13).
+	admin, err := app.Store.UserByUsername(context.Background(), "valerie")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Store.SetAdmin(context.Background(), admin.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	adminPage := fmt.Sprintf("/admin/users/%d", admin.ID)
+	other := app.NewClient(t)
+	other.Signup("dora", "dora@example.com", testPassword)
+	dora, err := app.Store.UserByUsername(context.Background(), "dora")
+	if err != nil {
+		t.Fatal(err)
+	}
 	throttled := app.NewClient(t)
 	fill := func(pairs ...string) url.Values {
 		v := url.Values{}
@@ -99,6 +115,15 @@ func collectDocuments(t *testing.T, app *App) []document {
 		{"account email errors", user, "POST", "/account/email", fill("email", "nope"), true},
 		{"account delete errors", user, "POST", "/account/delete", fill("current_password", "wrong password"), true},
 		{"sessions", user, "GET", "/account/sessions", nil, true},
+		{"activity", user, "GET", "/account/activity", nil, true},
+		{"not-me errors", user, "POST", "/account/not-me", fill("current_password", "wrong password"), true},
+		{"admin list", user, "GET", "/admin", nil, true},
+		{"admin search", user, "GET", "/admin?q=val", nil, true},
+		{"admin search without a match", user, "GET", "/admin?q=nobody", nil, true},
+		{"admin account", user, "GET", adminPage, nil, true},
+		{"admin refused on oneself", user, "POST", adminPage + "/disable", fill(), true},
+		{"admin delete confirmation", user, "POST", fmt.Sprintf("/admin/users/%d/delete", dora.ID), fill(), true},
+		{"admin log", user, "GET", "/admin/log", nil, true},
 		// Last: ten failures from this address throttle every sign-in
 		// after them.
 		{"signin throttled", throttled, "POST", "/signin", fill("username", "thrott", "password", "wrong password"), false},
@@ -116,7 +141,7 @@ func collectDocuments(t *testing.T, app *App) []document {
 	var docs []document
 	for _, r := range reqs {
 		for _, htmx := range []bool{false, true} {
-			if r.method == "GET" && htmx && !strings.HasPrefix(r.path, "/sign") {
+			if r.method == "GET" && htmx && !strings.HasPrefix(r.path, "/sign") && !strings.HasPrefix(r.path, "/admin?") {
 				continue // only the form pages answer htmx GETs differently
 			}
 			var headers []string
