@@ -193,7 +193,6 @@ func (a *App) showAdminUser(c *gin.Context, status int, target *db.User, problem
 	d.Wide = true
 	d.Admin.User = adminRow(target, lastSignIn(events))
 	d.Admin.Self = target.ID == currentUser(c).ID
-	d.Admin.Groups = strings.Join(target.Groups, ", ")
 	d.Admin.Error = problem
 	for _, s := range sessions {
 		d.Admin.Sessions = append(d.Admin.Sessions, views.SessionRow{

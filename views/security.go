@@ -73,7 +73,6 @@ type AdminInfo struct {
 	Error    string         // why an action was refused
 	Sessions []SessionRow
 	Events   []EventRow
-	Groups   string // the groups field's value, comma-separated
 	Log      []AdminLogRow
 	Pager    Pager
 	// Action is the form a confirmation page posts again: its URL and its
