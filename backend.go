@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"gatehouse/account"
 	"gatehouse/db"
@@ -25,6 +26,7 @@ type database interface {
 	throttle.Store
 	secretkey.Settings
 	ListUsers(ctx context.Context) ([]*db.User, error)
+	CountActiveSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
 	Close() error
 }
 
@@ -79,6 +81,7 @@ func openBackend(ctx context.Context, dbArg, redisURL string, mustExist bool, lo
 	b.Sessions = rc.SessionStore()
 	b.Throttle = rc.ThrottleStore(2 * account.LongestWindow)
 	b.Ping = rc.Ping
+	b.OneTime = rc.OneTimeStore()
 	return b, nil
 }
 

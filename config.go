@@ -61,6 +61,11 @@ type serveConfig struct {
 	MailFrom        string
 	RedisURL        string
 	SecretKeyFile   string
+	BackupDir       string
+	BackupEvery     time.Duration
+	BackupKeep      int
+	MetricsAddr     string
+	LogFormat       string
 }
 
 // serveFlags declares the flags of serve with their defaults.
@@ -76,6 +81,11 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	fs.StringVar(&c.MailFrom, "mail-from", "", "sender address of mail (default gatehouse@ + the base URL's host)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", "", "the server's secret key, created (0600) at first start; back it up apart from the database (default: the SQLite file + .key; required with PostgreSQL)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis for sessions and throttle counts, redis://[:PASS@]HOST:6379/0 or rediss:// (default none: the database holds them)")
+	fs.StringVar(&c.BackupDir, "backup-dir", "", "directory for scheduled, checked copies of the SQLite database, auth-YYYYMMDDTHHMMSSZ.db (default none: no scheduled backups)")
+	fs.DurationVar(&c.BackupEvery, "backup-every", 24*time.Hour, "time between scheduled backups (the first one a minute after start)")
+	fs.IntVar(&c.BackupKeep, "backup-keep", 7, "how many scheduled backups to keep, newest first")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "address of a separate listener for Prometheus metrics at /metrics, e.g. 127.0.0.1:9100 (default none: off)")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	return fs
 }
 
@@ -99,6 +109,9 @@ func (c *serveConfig) validate() (*url.URL, []string, error) {
 			return nil, nil, fmt.Errorf("-secret-key-file (%s) is required with a PostgreSQL -db: there is no database file to keep it beside, and every instance must use the same key", envName("secret-key-file"))
 		}
 		c.SecretKeyFile = c.DB + ".key"
+	}
+	if err := c.validateOperations(); err != nil {
+		return nil, nil, err
 	}
 	base, err := parseBaseURL(c.BaseURL, c.Addr)
 	if err != nil {
@@ -188,4 +201,34 @@ func (c *serveConfig) mailConfig(base *url.URL) (mail.Config, error) {
 		return mail.Config{}, fmt.Errorf("invalid value %q for -mail-from (%s): want an address such as gatehouse@example.com or \"Gatehouse <gatehouse@example.com>\"", from, envName("mail-from"))
 	}
 	return mail.Config{URL: c.SMTPURL, From: from}, nil
+}
+
+// minBackupEvery bounds -backup-every from below: copies are named to the
+// second, and more often than this is a load, not a backup plan.
+const minBackupEvery = time.Minute
+
+// validateOperations checks the flags of product.md §15: scheduled
+// backups, the metrics listener and the log format.
+func (c *serveConfig) validateOperations() error {
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("invalid value %q for -log-format (%s): want text or json", c.LogFormat, envName("log-format"))
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("invalid value %q for -metrics-addr (%s): want host:port, e.g. 127.0.0.1:9100", c.MetricsAddr, envName("metrics-addr"))
+		}
+	}
+	if c.BackupDir == "" {
+		return nil
+	}
+	if isPostgres(c.DB) {
+		return fmt.Errorf("-backup-dir (%s) copies an SQLite database; for PostgreSQL schedule pg_dump instead (pg_dump -Fc -f gatehouse.dump DATABASE_URL) and keep the secret key file with it", envName("backup-dir"))
+	}
+	if c.BackupEvery < minBackupEvery {
+		return fmt.Errorf("invalid value %s for -backup-every (%s): must be at least %s", c.BackupEvery, envName("backup-every"), minBackupEvery)
+	}
+	if c.BackupKeep < 1 {
+		return fmt.Errorf("invalid value %d for -backup-keep (%s): must be at least 1", c.BackupKeep, envName("backup-keep"))
+	}
+	return nil
 }

@@ -14,14 +14,19 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
+	"gatehouse/backup"
 	"gatehouse/db"
 	"gatehouse/handlers"
 	"gatehouse/logbuf"
 	"gatehouse/mail"
+	"gatehouse/metrics"
 	"gatehouse/password"
 	"gatehouse/secretkey"
 )
@@ -49,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "serve":
 		return serve(ctx, args, getenv, stderr)
 	case "backup":
-		return backup(ctx, args, getenv, stdout)
+		return backupCommand(ctx, args, getenv, stdout)
 	case "user":
 		return user(ctx, args, getenv, stdin, stdout, stderr)
 	case "copy":
@@ -87,7 +92,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	logger := slog.New(logHandler(cfg.LogFormat, stderr))
 	// Request lines are batched (at most logbuf.Every late); events and
 	// warnings go out at once.
 	requests := logbuf.New(stderr)
@@ -103,6 +108,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		logger.Info("mail via SMTP", "server", u.Scheme+"://"+u.Host, "from", mailCfg.From)
 	}
 
+	if cfg.BackupDir != "" {
+		if err := prepareBackupDir(cfg.BackupDir, cfg.DB); err != nil {
+			return err
+		}
+	}
 	b, err := openBackend(ctx, cfg.DB, cfg.RedisURL, false, logger)
 	if err != nil {
 		return err
@@ -119,25 +129,50 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		logger.Info("database closed", "db", b.desc)
 	}()
 
+	// Metrics (product.md §15) on a listener of their own, never the main
+	// one: they say how busy the server is, which is nobody else's business.
+	var appMetrics handlers.Metrics
+	var m *metrics.Metrics
+	if cfg.MetricsAddr != "" {
+		m = metrics.New(func(ctx context.Context) (int64, error) {
+			return b.db.CountActiveSessions(ctx, time.Now(), cfg.SessionIdle)
+		}, logger)
+		appMetrics = m // only when on: a nil *Metrics in the interface would not be nil
+		msrv, err := serveMetrics(cfg.MetricsAddr, m, logger)
+		if err != nil {
+			return err
+		}
+		defer msrv.Close()
+	}
+
 	// One hash per core: argon2id with p=1 keeps one core busy and holds
 	// 19 MiB, so this bounds both CPU and memory under a flood.
 	hasher := password.NewHasher(password.OWASP, runtime.NumCPU())
-	tuneGC(getenv, int(password.OWASP.Memory>>10), runtime.NumCPU())
+	if f := tuneGC(getenv, int(password.OWASP.Memory>>10), runtime.NumCPU()); f != nil {
+		hasher.OnBusy(f)
+	}
 	app, err := handlers.New(handlers.Config{
 		BaseURL:         baseURL,
 		SessionLifetime: cfg.SessionLifetime,
 		SessionIdle:     cfg.SessionIdle,
 		TrustedProxies:  proxies,
 		Logger:          logger,
-		RequestLog:      slog.New(slog.NewTextHandler(requests, nil)),
+		RequestLog:      slog.New(logHandler(cfg.LogFormat, requests)),
 		Mail:            sender,
 		HashWait:        writeTimeout * 2 / 3,
 		ThrottleKey:     key.Derive("throttle"),
 		SecretKey:       key,
+		Metrics:         appMetrics,
 	}, b.Backend, hasher)
 	if err != nil {
 		return err
 	}
+
+	// Start-up work (migrations, parsing the templates, the key check)
+	// leaves garbage that no request needs; with GOGC=400 the first
+	// collection could be far off, so hand those pages back now: an idle
+	// server holds what it uses (docs/PERFORMANCE.md, idle memory).
+	debug.FreeOSMemory()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -152,9 +187,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// The database closes only after the background work has stopped.
 	cleanupCtx, stopCleanup := context.WithCancel(context.Background())
-	defer stopCleanup()
-	go app.RunCleanup(cleanupCtx, 5*time.Minute)
+	var background sync.WaitGroup
+	defer func() {
+		stopCleanup()
+		background.Wait()
+	}()
+	background.Go(func() { app.RunCleanup(cleanupCtx, 5*time.Minute) })
+	if cfg.BackupDir != "" {
+		bc := backup.Config{Dir: cfg.BackupDir, Every: cfg.BackupEvery, Keep: cfg.BackupKeep, Logger: logger}
+		if m != nil {
+			bc.Done = m.Backup
+		}
+		// validate refused -backup-dir with PostgreSQL: this is SQLite.
+		sched := backup.New(b.db.(*db.Store), bc)
+		background.Go(func() { sched.Run(cleanupCtx) })
+		logger.Info("scheduled backups", "dir", cfg.BackupDir, "every", cfg.BackupEvery, "keep", cfg.BackupKeep,
+			"first_in", backup.FirstAfter)
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -175,18 +226,92 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// database closes.
 	app.Wait()
 	stopCleanup()
+	background.Wait()
 	return nil
 }
 
-// backup copies a live database consistently: gatehouse backup -db SRC DEST.
-func backup(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// logHandler writes log records as text (key=value) or as JSON, one
+// object per line, for log shippers (product.md §15).
+func logHandler(format string, w io.Writer) slog.Handler {
+	if format == "json" {
+		return slog.NewJSONHandler(w, nil)
+	}
+	return slog.NewTextHandler(w, nil)
+}
+
+// serveMetrics serves /metrics on a listener of its own until closed.
+func serveMetrics(addr string, m *metrics.Metrics, logger *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-metrics-addr (%s): %w", envName("metrics-addr"), err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go srv.Serve(ln)
+	logger.Info("metrics listening", "addr", ln.Addr().String(), "path", "/metrics")
+	return srv, nil
+}
+
+// prepareBackupDir makes the backup directory (0700: the copies hold
+// password hashes) and checks that it can be written, so a wrong
+// -backup-dir stops the start instead of failing a minute later.
+func prepareBackupDir(dir, dbPath string) error {
+	flagName := fmt.Sprintf("-backup-dir (%s)", envName("backup-dir"))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("%s: %v", flagName, err)
+	}
+	f, err := os.CreateTemp(dir, ".gatehouse-write-check-*")
+	if err != nil {
+		return fmt.Errorf("%s: cannot write to %s: %v", flagName, dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	// The retention deletes old files named like copies: the database
+	// itself must not be one of them.
+	if backup.IsCopyName(filepath.Base(dbPath)) {
+		if same, _ := sameDir(dir, filepath.Dir(dbPath)); same {
+			return fmt.Errorf("%s: the database %s is named like a backup copy in that directory, and would be deleted by the retention; choose another directory", flagName, dbPath)
+		}
+	}
+	return nil
+}
+
+// sameDir reports whether a and b are the same directory.
+func sameDir(a, b string) (bool, error) {
+	ia, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	ib, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(ia, ib), nil
+}
+
+// backupCommand copies a live database consistently (gatehouse backup
+// -db SRC DEST), or checks a copy (gatehouse backup -verify FILE).
+func backupCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	path := fs.String("db", "auth.db", "database to copy")
+	verify := fs.String("verify", "", "check a copy instead of making one")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
+	if *verify != "" {
+		if fs.NArg() != 0 {
+			return fmt.Errorf("usage: gatehouse backup -verify FILE")
+		}
+		return verifyCopy(ctx, *verify, stdout)
+	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("usage: gatehouse backup -db SRC DEST")
+		return fmt.Errorf("usage: gatehouse backup -db SRC DEST, or gatehouse backup -verify FILE")
 	}
 	if isPostgres(*path) {
 		return errors.New("backup copies an SQLite file; for PostgreSQL use pg_dump (pg_dump -Fc -f auth.dump DATABASE_URL) and keep the secret key file with it")
@@ -204,6 +329,19 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 	return nil
 }
 
+// verifyCopy checks a backup (product.md §15): integrity, schema version,
+// accounts and sessions, in one line; an error (one line, non-zero exit)
+// when the file is not usable.
+func verifyCopy(ctx context.Context, path string, stdout io.Writer) error {
+	sum, err := db.Check(ctx, path)
+	if err != nil {
+		return fmt.Errorf("%s: NOT usable: %v", path, err)
+	}
+	fmt.Fprintf(stdout, "%s: ok: integrity ok, schema version %d of %d, %d accounts, %d sessions\n",
+		path, sum.SchemaVersion, db.SchemaVersion(), sum.Accounts, sum.Sessions)
+	return nil
+}
+
 // printHelp lists every command and flag with its environment variable.
 func printHelp(w io.Writer) {
 	fmt.Fprint(w, `Gatehouse: accounts on your own server.
@@ -211,6 +349,7 @@ func printHelp(w io.Writer) {
 Usage:
   gatehouse [serve] [flags]            run the web server (the default command)
   gatehouse backup -db SRC DEST        copy a live database consistently to DEST
+  gatehouse backup -verify FILE        check a copy: integrity, schema version, accounts, sessions
   gatehouse user COMMAND -db FILE ...  manage accounts (see "user commands" below)
   gatehouse copy -from FILE -to URL    move an SQLite database into an empty PostgreSQL one
   gatehouse help                       show this help
@@ -224,7 +363,8 @@ serve flags:
 	printFlags(w, serveFlags(&c))
 	fmt.Fprint(w, `
 backup flags:
-  -db FILE   (GATEHOUSE_DB)   database to copy (default "auth.db")
+  -db FILE       (GATEHOUSE_DB)   database to copy (default "auth.db")
+  -verify FILE                    check FILE instead of making a copy; exit status 2 if it is not usable
 `)
 	printUserHelp(w)
 }

@@ -30,7 +30,9 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 	for _, s := range []string{"serve", "backup", "-addr", "GATEHOUSE_ADDR", "-db", "GATEHOUSE_DB",
 		"-base-url", "GATEHOUSE_BASE_URL", "-session-lifetime", "GATEHOUSE_SESSION_LIFETIME",
 		"-session-idle", "GATEHOUSE_SESSION_IDLE", "-trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES",
-		"-smtp-url", "GATEHOUSE_SMTP_URL", "-mail-from", "GATEHOUSE_MAIL_FROM"} {
+		"-smtp-url", "GATEHOUSE_SMTP_URL", "-mail-from", "GATEHOUSE_MAIL_FROM",
+		"-backup-dir", "GATEHOUSE_BACKUP_DIR", "-backup-every", "GATEHOUSE_BACKUP_EVERY", "-backup-keep", "GATEHOUSE_BACKUP_KEEP",
+		"-metrics-addr", "GATEHOUSE_METRICS_ADDR", "-log-format", "GATEHOUSE_LOG_FORMAT", "backup -verify FILE"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("help lacks %q", s)
 		}
@@ -138,7 +140,8 @@ func TestStartRefusedWithoutTheDatabasesKey(t *testing.T) {
 	}
 }
 
-var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+// listenRE finds the address in the "listening" line, text or JSON.
+var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)|"msg":"listening","addr":"([^"]+)"`)
 
 // startServe runs `gatehouse serve` in-process and returns its URL and a
 // stop function that waits for a clean exit.
@@ -163,7 +166,7 @@ func startWith(t *testing.T, args []string) (string, *apptest.LogBuffer, func())
 	for {
 		if m := listenRE.FindStringSubmatch(logs.String()); m != nil {
 			stopped := false
-			return "http://" + m[1], logs, func() {
+			return "http://" + m[1] + m[2], logs, func() {
 				if stopped {
 					return
 				}

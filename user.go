@@ -52,6 +52,7 @@ var userCommands = []struct {
 	{"admin", userCommand{[]string{"[-remove]", "USERNAME"}, "grant the admin role (-remove takes it away)", userAdmin}},
 	{"disable", userCommand{[]string{"USERNAME"}, "disable an account: no sign-in, every session ends", userDisable}},
 	{"enable", userCommand{[]string{"USERNAME"}, "enable a disabled account again", userEnable}},
+	{"reset-2fa", userCommand{[]string{"USERNAME"}, "turn off every second factor (authenticator, recovery codes, passkeys); ends the user's sessions", userResetSecondFactors}},
 }
 
 // userUsage is the usage line of one subcommand.
@@ -267,6 +268,23 @@ func userSignout(ctx context.Context, c *admin, args []string, _ io.Reader, stdo
 	}
 	c.logAction(ctx, u, "signed out everywhere", false, stderr)
 	fmt.Fprintf(stdout, "signed out %s: %s ended\n", u.Username, plural(n, "session"))
+	return nil
+}
+
+// userResetSecondFactors turns off every second factor of a user who has
+// lost them (product.md §10) and ends their sessions; the next sign-in
+// takes the password alone.
+func userResetSecondFactors(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+	u, err := c.find(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	n, err := c.accounts.ResetSecondFactors(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	c.accounts.Record(ctx, db.Event{UserID: u.ID, Kind: account.EventAdminAction, Detail: "reset-2fa"})
+	fmt.Fprintf(stdout, "reset two-step sign-in of %s: %s ended\n", u.Username, plural(n, "session"))
 	return nil
 }
 

@@ -34,6 +34,7 @@ type Store interface {
 	DeleteUserSession(ctx context.Context, userID, sessionID int64) (string, error)
 	DeleteUserSessions(ctx context.Context, userID, keepID int64) ([]string, error)
 	MarkEmailVerified(ctx context.Context, userID int64, now time.Time) error
+	SecondFactorStore
 	AddEvent(ctx context.Context, e db.Event) error
 	SetAdmin(ctx context.Context, userID int64, admin bool) error
 	SetDisabled(ctx context.Context, userID int64, at time.Time) ([]string, error)
@@ -69,6 +70,12 @@ func (e *ThrottledError) Error() string {
 	return fmt.Sprintf("account: %s limit reached; retry in %s", e.Rule.Name, e.Wait.Round(time.Second))
 }
 
+// Metrics hears how long requests wait for a hashing slot (product.md
+// §15; package metrics). Nil measures nothing and reads no clock.
+type Metrics interface {
+	HashWait(time.Duration)
+}
+
 // Service applies the account rules.
 type Service struct {
 	store    Store
@@ -78,6 +85,11 @@ type Service struct {
 	log      *slog.Logger
 	hashWait time.Duration
 	now      func() time.Time
+	metrics  Metrics
+	sealer   Sealer
+	codeKey  []byte
+	oneTime  OneTime
+	issuer   string
 }
 
 // Config wires a Service.
@@ -91,6 +103,18 @@ type Config struct {
 	// after it); zero waits as long as the context allows (the admin
 	// commands).
 	HashWait time.Duration
+	Metrics  Metrics // nil: none
+	// Sealer seals authenticator secrets and CodeKey keys the hashes of
+	// recovery codes, both from the server's secret key; without them
+	// second factors cannot be set up or checked (ErrNoSecretKey).
+	Sealer  Sealer
+	CodeKey []byte
+	// OneTime keeps the authenticator's replay guard (the SQL store, or
+	// Redis); nil: Store, when it implements OneTime.
+	OneTime OneTime
+	// Issuer names Gatehouse in authenticator apps ("Gatehouse" when
+	// empty).
+	Issuer string
 }
 
 // New returns a Service.
@@ -98,7 +122,17 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.OneTime == nil {
+		cfg.OneTime, _ = cfg.Store.(OneTime)
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = "Gatehouse"
+	}
 	return &Service{
+		sealer:   cfg.Sealer,
+		codeKey:  cfg.CodeKey,
+		oneTime:  cfg.OneTime,
+		issuer:   cfg.Issuer,
 		store:    cfg.Store,
 		sessions: cfg.Sessions,
 		hasher:   cfg.Hasher,
@@ -106,6 +140,7 @@ func New(cfg Config) *Service {
 		log:      cfg.Logger,
 		hashWait: cfg.HashWait,
 		now:      cfg.Limits.Now,
+		metrics:  cfg.Metrics,
 	}
 }
 
@@ -122,7 +157,14 @@ func (s *Service) slot(ctx context.Context) (*password.Slot, error) {
 		wctx, cancel = context.WithTimeout(ctx, s.hashWait)
 		defer cancel()
 	}
+	var start time.Time
+	if s.metrics != nil {
+		start = time.Now()
+	}
 	slot, err := s.hasher.Acquire(wctx)
+	if s.metrics != nil {
+		s.metrics.HashWait(time.Since(start))
+	}
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		return nil, ErrBusy
 	}

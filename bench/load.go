@@ -138,6 +138,7 @@ type formResult struct {
 	Elapsed   time.Duration
 	Latencies []time.Duration // of the 303s
 	ServerCPU time.Duration
+	Faults    int64 // the server's minor page faults
 }
 
 func (f formResult) rps() float64 {
@@ -169,6 +170,7 @@ func (f *formResult) add(o formResult) {
 	f.Elapsed += o.Elapsed
 	f.Latencies = append(f.Latencies, o.Latencies...)
 	f.ServerCPU += o.ServerCPU
+	f.Faults += o.Faults
 }
 
 func (f *formResult) sort() { slices.Sort(f.Latencies) }
@@ -187,6 +189,7 @@ func formLoop(client *http.Client, pid, workers int, d time.Duration, mk func(w 
 		cpu0  time.Duration
 	)
 	cpu0, _ = cpuTime(pid)
+	flt0, _ := minorFaults(pid)
 	start := time.Now()
 	stop := start.Add(d)
 	for w := range workers {
@@ -222,5 +225,7 @@ func formLoop(client *http.Client, pid, workers int, d time.Duration, mk func(w 
 	total.Elapsed = time.Since(start)
 	cpu1, _ := cpuTime(pid)
 	total.ServerCPU = cpu1 - cpu0
+	flt1, _ := minorFaults(pid)
+	total.Faults = flt1 - flt0
 	return total
 }

@@ -111,8 +111,17 @@ func (b *bench) coldStart(ctx context.Context) error {
 	med := starts[len(starts)/2]
 	b.rep.below("cold start to first answer (median)", ms(med), "ms", 100,
 		fmt.Sprintf("%d starts on a new database, min %.1f ms, max %.1f ms", len(starts), ms(starts[0]), ms(starts[len(starts)-1])))
-	b.rep.below("idle memory (RSS, worst start)", float64(rss[len(rss)-1])/mib, "MiB", 30,
-		fmt.Sprintf("VmRSS 1 s after the first answer; best %.1f MiB", float64(rss[0])/mib))
+	// The figure judged: see idle.go for why the binary is read from disk.
+	idle, err := b.idleMemory(ctx, max(3, b.o.starts/2))
+	if err != nil {
+		return err
+	}
+	worst, best := idle[len(idle)-1], idle[0]
+	b.rep.below("idle memory (RSS, worst start)", float64(worst.RSS)/mib, "MiB", 30,
+		fmt.Sprintf("VmRSS 1 s after the first answer, %d starts on a new database, the binary read from disk (dropped from the page cache first); of it private (RssAnon) %.1f MiB, the binary's pages (RssFile) %.1f MiB; best %.1f MiB",
+			len(idle), float64(worst.Anon)/mib, float64(worst.File)/mib, float64(best.RSS)/mib))
+	b.rep.info("idle memory, binary in the page cache as go build left it", float64(rss[len(rss)-1])/mib, "MiB",
+		fmt.Sprintf("VmRSS of the timed starts above, worst; best %.1f MiB; the file's large folios are mapped whole (see docs/PERFORMANCE.md)", float64(rss[0])/mib))
 	return nil
 }
 
@@ -249,7 +258,7 @@ func (b *bench) signinRate(ctx context.Context) error {
 	formLoop(client, gh.pid(), workers, b.o.dur/4, signin)
 	formLoop(client, gh.pid(), workers, b.o.dur/4, signup)
 
-	var hashes int64
+	var hashes, rawFaults int64
 	var rawTime, rawCPU time.Duration
 	var in, up formResult
 	var inRatios, upRatios, others []float64
@@ -260,9 +269,12 @@ func (b *bench) signinRate(ctx context.Context) error {
 		sides := []func(){
 			func() {
 				own0, _ := cpuTime(os.Getpid())
+				flt0, _ := minorFaults(os.Getpid())
 				n, d := rawHashes(runtime.NumCPU(), b.o.dur)
 				own1, _ := cpuTime(os.Getpid())
+				flt1, _ := minorFaults(os.Getpid())
 				hashes += n
+				rawFaults += flt1 - flt0
 				rawTime += d
 				rawCPU += own1 - own0
 				rawRate = float64(n) / d.Seconds()
@@ -310,15 +322,30 @@ func (b *bench) signinRate(ctx context.Context) error {
 		if s.res.OK > 0 && hashes > 0 {
 			per := s.res.ServerCPU.Seconds() / float64(s.res.OK)
 			b.rep.info("CPU per "+s.what+" / CPU per raw hash", per/(rawCPU.Seconds()/float64(hashes)), "",
-				fmt.Sprintf("server %.1f ms per %s, %.1f ms per raw hash (from /proc)", 1000*per, s.what, 1000*rawCPU.Seconds()/float64(hashes)))
+				fmt.Sprintf("server %.1f ms per %s, %.1f ms per raw hash (from /proc); minor page faults %.0f per %s, %.0f per raw hash",
+					1000*per, s.what, 1000*rawCPU.Seconds()/float64(hashes),
+					float64(s.res.Faults)/float64(s.res.OK), s.what, float64(rawFaults)/float64(hashes)))
 		}
 		b.rep.exactly(s.what+" refusals and errors", float64(s.res.refusedOrFailed()), "", 0,
 			"product.md §9 (zero refusals); answers other than 303: 429 and 503 are refusals")
-		b.rep.atLeast(s.what+" throughput / raw hash rate", median(s.ratios), "", 0.9,
+		name := s.what + " throughput / raw hash rate"
+		if other > busyMachine {
+			// The raw side and the server's ran at different times, so
+			// on a machine this busy they got different shares of the
+			// CPU: a ratio of 2.4 has been seen.
+			b.rep.refused(name, ">= 0.9", fmt.Sprintf("product.md §9; no ratio: other work took %.0f%% of the machine (median round; limit %.0f%%), so the sides saw different CPU (rounds read %s); the CPU per %s row still holds; re-run on a quiet machine",
+				100*other, 100*busyMachine, joinNums(s.ratios), s.what))
+			continue
+		}
+		b.rep.atLeast(name, median(s.ratios), "", 0.9,
 			fmt.Sprintf("product.md §9; median of %d rounds (%s), pooled %.3f", len(s.ratios), joinNums(s.ratios), s.res.rps()/rawRate))
 	}
 	return nil
 }
+
+// busyMachine is the share of the machine other work may take (median
+// round) before the sign-in ratios are refused.
+const busyMachine = 0.25
 
 func rateName(i int) string { return fmt.Sprintf("rate%02d", i) }
 

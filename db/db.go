@@ -37,6 +37,7 @@ type Store struct {
 	read     *sqlx.DB
 	write    *sqlx.DB
 	path     string
+	dsn      string // the DSN both pools share, for one-off connections (backups)
 	cache    *cache
 	sessions *SessionStore
 }
@@ -84,7 +85,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
-	s := &Store{write: write, path: path}
+	s := &Store{write: write, path: path, dsn: base}
 
 	// The version check comes before anything that could change the file,
 	// so a database from a newer Gatehouse is left exactly as it was.
@@ -214,41 +215,6 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("migration %s: %w", names[i], err)
 		}
-	}
-	return nil
-}
-
-// Backup writes a consistent copy of the live database to dest with
-// VACUUM INTO, which reads one snapshot while other connections keep
-// writing. The copy is written beside dest and renamed, so dest is either
-// absent or complete. It refuses to overwrite an existing file. Like the
-// database, the copy is readable by its owner only (mode 0600).
-func (s *Store) Backup(ctx context.Context, dest string) error {
-	if _, err := os.Stat(dest); err == nil {
-		return fmt.Errorf("%s already exists; choose a new file name", dest)
-	}
-	tmp := dest + ".tmp"
-	os.Remove(tmp)
-	// The copy holds password hashes, but a file VACUUM INTO creates gets
-	// SQLite's 0644. It also accepts an empty existing file, and keeps its
-	// mode: so the file is made first, 0600 and empty.
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("backup to %s: %w", dest, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("backup to %s: %w", dest, err)
-	}
-	// The write connection, because query_only connections may not write
-	// even to another file. VACUUM INTO only reads this database.
-	if _, err := s.write.ExecContext(ctx, "VACUUM INTO ?", tmp); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("backup to %s: %w", dest, err)
-	}
-	if err := os.Rename(tmp, dest); err != nil {
-		os.Remove(tmp)
-		return err
 	}
 	return nil
 }

@@ -31,6 +31,10 @@ var ExportTables = []Table{
 	{"settings", []string{"name", "value"}, nil},
 	{"security_events", []string{"id", "user_id", "at", "kind", "ip", "user_agent", "detail", "actor_id"}, nil},
 	{"admin_log", []string{"id", "at", "actor_id", "actor_name", "target_id", "target_name", "action", "detail", "ip"}, nil},
+	{"totp_secrets", []string{"user_id", "secret", "pending", "enabled_at"}, nil},
+	{"recovery_codes", []string{"user_id", "code_hash"}, nil},
+	{"passkeys", []string{"id", "user_id", "credential_id", "name", "credential", "created_at", "last_used_at"}, nil},
+	{"one_time", []string{"key_hash", "value", "expires_at"}, nil},
 }
 
 // Export calls fn with every row of every table of ExportTables, in that

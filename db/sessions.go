@@ -316,6 +316,18 @@ func (s *Store) UserSessions(ctx context.Context, userID int64, now time.Time, i
 	return out, nil
 }
 
+// CountActiveSessions counts the signed-in sessions still live at now:
+// before their deadline and used within idle. It is read at every metrics
+// scrape (product.md §15); the index on last_seen_at bounds it to recent
+// sessions, and the session cleanup keeps the table near that size.
+func (s *Store) CountActiveSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error) {
+	var n int64
+	err := s.read.GetContext(ctx, &n, `
+		SELECT count(*) FROM user_sessions WHERE last_seen_at > ? AND expires_at > ?`,
+		now.Add(-idle).Unix(), now.Unix())
+	return n, err
+}
+
 // DeleteExpiredSessions removes sessions past their absolute deadline or
 // idle for longer than idle, and scs rows past their expiry (such as
 // signed-out visitors' notice sessions).

@@ -124,6 +124,11 @@ func collectDocuments(t *testing.T, app *App) []document {
 		{"admin refused on oneself", user, "POST", adminPage + "/disable", fill(), true},
 		{"admin delete confirmation", user, "POST", fmt.Sprintf("/admin/users/%d/delete", dora.ID), fill(), true},
 		{"admin log", user, "GET", "/admin/log", nil, true},
+		{"security", user, "GET", "/account/security", nil, true},
+		{"authenticator setup with errors", user, "POST", "/account/totp/setup", fill("current_password", "wrong password"), true},
+		{"authenticator setup", user, "POST", "/account/totp/setup", fill("current_password", testPassword), true},
+		{"authenticator enable wrong code", user, "POST", "/account/totp/enable", fill("code", "12345"), true},
+		{"recovery codes without a factor", user, "POST", "/account/recovery-codes", fill("current_password", testPassword), true},
 		// Last: ten failures from this address throttle every sign-in
 		// after them.
 		{"signin throttled", throttled, "POST", "/signin", fill("username", "thrott", "password", "wrong password"), false},

@@ -88,6 +88,15 @@ func (a *App) accountInvalid(c *gin.Context, status int, formID string, v *valid
 // It reports whether it has answered the request; the caller then stops.
 // values are the form's other fields, shown again then.
 func (a *App) checkCurrentPassword(c *gin.Context, v *validator, formID, pw string, values map[string]string) (answered bool) {
+	return a.checkPasswordFor(c, v, pw, func(status int, msg string) {
+		a.accountInvalid(c, status, formID, &validator{}, values, msg)
+	})
+}
+
+// checkPasswordFor is checkCurrentPassword for any page: again shows the
+// page's form with a status and a message for the whole form (throttled,
+// busy).
+func (a *App) checkPasswordFor(c *gin.Context, v *validator, pw string, again func(status int, msg string)) (answered bool) {
 	if pw == "" {
 		v.check(false, "current_password", msgCurrentPasswordRequired)
 		return false
@@ -99,7 +108,7 @@ func (a *App) checkCurrentPassword(c *gin.Context, v *validator, formID, pw stri
 	}
 	if err != nil {
 		if status, msg, answered := a.failure(c, err); !answered {
-			a.accountInvalid(c, status, formID, &validator{}, values, msg)
+			again(status, msg)
 		}
 		return true
 	}

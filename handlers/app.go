@@ -6,12 +6,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/gin-gonic/gin"
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"gatehouse/account"
 	"gatehouse/db"
@@ -45,6 +48,9 @@ type Store interface {
 	SearchUsers(ctx context.Context, q, signedInKind string, limit, offset int) ([]db.UserListing, error)
 	AddAdminLog(ctx context.Context, e db.AdminLogEntry) error
 	AdminLog(ctx context.Context, limit, offset int) ([]db.AdminLogEntry, error)
+	MarkSecondFactor(ctx context.Context, sessionID int64) error
+	account.OneTime
+	DeleteExpiredOneTime(ctx context.Context, now time.Time) (int64, error)
 }
 
 // SessionStore is where scs keeps session data, keyed by token hash; the
@@ -65,6 +71,9 @@ type Backend struct {
 	// Ping checks a service besides the database (Redis) for /healthz;
 	// nil when there is none.
 	Ping func(ctx context.Context) error
+	// OneTime keeps the authenticator's replay guard and WebAuthn
+	// challenges: Redis when there is one; nil is the database (Store).
+	OneTime account.OneTime
 }
 
 // eventCleaner is a throttle store whose old events must be deleted (SQL
@@ -102,6 +111,22 @@ type Config struct {
 	// of the server's write timeout). It bounds requests only: other users
 	// of the same Hasher (tests keeping it busy, say) wait as they choose.
 	HashWait time.Duration
+	// Metrics counts requests, sign-ins, mail...; nil: metrics are off.
+	Metrics Metrics
+}
+
+// Metrics counts what product.md §15 lists; package metrics implements it
+// for the metrics listener. Nil (metrics off) costs nothing: no route is
+// noted, no clock is read, nothing is counted.
+type Metrics interface {
+	account.Metrics // the wait for a hashing slot
+	// Request counts an answered request; route is the route template
+	// (Gin's FullPath, never the raw path), "" when none matched.
+	Request(method, route string, status int, elapsed time.Duration)
+	SignIn(outcome string)
+	SignUp(outcome string)
+	Throttled(rule string)
+	Mail(name string, err error)
 }
 
 // App holds everything a handler needs: one struct, built once in main.
@@ -117,6 +142,9 @@ type App struct {
 	engine     *gin.Engine
 	touchEvery time.Duration
 	mail       *mailer
+	metrics    Metrics // nil when off
+	oneTime    account.OneTime
+	webauthn   *webauthn.WebAuthn
 }
 
 // New builds the App and its routes over a backend and the password hasher.
@@ -149,19 +177,45 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.OneTime == nil {
+		b.OneTime = b.Store
+	}
+	// Passkeys need a domain name: WebAuthn refuses an IP address as the
+	// relying party (browsers too). Such a server goes without them.
+	var wa *webauthn.WebAuthn
+	if net.ParseIP(cfg.BaseURL.Hostname()) == nil {
+		if wa, err = newWebAuthn(cfg.BaseURL.Scheme+"://"+cfg.BaseURL.Host, cfg.BaseURL.Hostname()); err != nil {
+			return nil, fmt.Errorf("handlers: passkeys for %s: %w", cfg.BaseURL, err)
+		}
+	} else {
+		cfg.Logger.Warn("passkeys are off: the base URL's host is an IP address, and WebAuthn needs a domain name (use -base-url)",
+			"base_url", cfg.BaseURL.String())
+	}
+	limits := throttle.New(b.Throttle, cfg.Now).Keyed(cfg.ThrottleKey)
+	if cfg.Metrics != nil {
+		limits = limits.OnRefusal(func(r throttle.Rule) { cfg.Metrics.Throttled(r.Name) })
+	}
 	a := &App{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		reqLog:  cfg.RequestLog,
-		store:   b.Store,
-		backend: b,
+		oneTime:  b.OneTime,
+		webauthn: wa,
+		cfg:      cfg,
+		metrics:  cfg.Metrics,
+		log:      cfg.Logger,
+		reqLog:   cfg.RequestLog,
+		store:    b.Store,
+		backend:  b,
 		accounts: account.New(account.Config{
 			Store:    b.Store,
 			Sessions: b.Sessions,
 			Hasher:   hasher,
-			Limits:   throttle.New(b.Throttle, cfg.Now).Keyed(cfg.ThrottleKey),
+			Limits:   limits,
 			Logger:   cfg.Logger,
 			HashWait: cfg.HashWait,
+			Metrics:  cfg.Metrics,
+			Sealer:   cfg.SecretKey,
+			CodeKey:  cfg.SecretKey.Derive("recovery-codes"),
+			OneTime:  b.OneTime,
+			Issuer:   issuer(cfg.BaseURL),
 		}),
 		views:    v,
 		sessions: newSessionManager(cfg, b.Sessions),
@@ -180,6 +234,13 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// issuer names Gatehouse in authenticator apps: "Gatehouse" and the
+// host, so two Gatehouse servers' entries can be told apart.
+// (An IPv6 host loses its colons: the app's label is "issuer:account".)
+func issuer(base *url.URL) string {
+	return "Gatehouse (" + strings.ReplaceAll(base.Hostname(), ":", ".") + ")"
 }
 
 // newSessionManager configures scs as product.md §5 says.
@@ -268,6 +329,9 @@ func (a *App) Cleanup(ctx context.Context) {
 	// told "expired" or "already used" instead of "not valid".
 	if _, err := a.store.DeleteExpiredTokens(ctx, time.Now().Add(-7*24*time.Hour)); err != nil {
 		a.log.Error("link token cleanup", "err", err)
+	}
+	if _, err := a.store.DeleteExpiredOneTime(ctx, time.Now()); err != nil {
+		a.log.Error("one-time cleanup", "err", err)
 	}
 	// Throttle events past every window count for nothing.
 	if c, ok := a.backend.Throttle.(eventCleaner); ok {

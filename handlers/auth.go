@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -26,6 +27,9 @@ type signinForm struct {
 	Password string `form:"password"`
 	Remember string `form:"remember"`
 	Next     string `form:"next"`
+	// RD is the address a forward-auth sign-in returns to (product.md
+	// §11); afterSignIn decides whether to honour it.
+	RD string `form:"rd"`
 }
 
 func (a *App) home(c *gin.Context) {
@@ -49,6 +53,7 @@ func (a *App) signupSubmit(c *gin.Context) {
 		ClientIP: c.ClientIP(),
 	})
 	if err != nil {
+		a.countSignUp(err)
 		status, msg, answered := a.failure(c, err)
 		if !answered {
 			a.signupAgain(c, status, f, problemsOf(err), msg)
@@ -57,7 +62,9 @@ func (a *App) signupSubmit(c *gin.Context) {
 	}
 	a.sendVerification(user)
 	// The password was just set: the new account is its own proof.
-	if err := a.signIn(c, &account.Proof{User: user, Method: account.MethodPassword, NewAccount: true}, false); err != nil {
+	err = a.signIn(c, &account.Proof{User: user, Method: account.MethodPassword, NewAccount: true}, false)
+	a.countSignUp(err)
+	if err != nil {
 		a.serverError(c, err)
 		return
 	}
@@ -138,6 +145,7 @@ func (a *App) signinSubmit(c *gin.Context) {
 	v.check(strings.TrimSpace(f.Username) != "", "username", msgLoginRequired)
 	v.check(f.Password != "", "password", msgLoginPassword)
 	if !v.valid() {
+		a.countSignIn(errInvalidForm)
 		a.signinFailed(c, http.StatusUnprocessableEntity, f, &v, "")
 		return
 	}
@@ -148,17 +156,21 @@ func (a *App) signinSubmit(c *gin.Context) {
 	if err == nil {
 		err = a.signIn(c, proof, f.Remember == "on")
 	}
+	if errors.Is(err, errSecondStep) {
+		if a.metrics != nil {
+			a.metrics.SignIn("second_step")
+		}
+		a.beginSecondStep(c, proof, f.Remember == "on", safeNext(f.Next), f.RD)
+		return
+	}
+	a.countSignIn(err)
 	if err != nil {
 		if status, msg, answered := a.failure(c, err); !answered {
 			a.signinFailed(c, status, f, &v, msg)
 		}
 		return
 	}
-	next := safeNext(f.Next)
-	if next == "" {
-		next = "/dashboard"
-	}
-	a.redirect(c, next)
+	a.afterSignIn(c, f.Next, f.RD)
 }
 
 // signinFailed shows the sign-in form again: 422 for missing input, 401 for

@@ -55,6 +55,44 @@ func statusOf(err error) int {
 	}
 }
 
+// outcome names how a sign-in or sign-up ended, for the metrics: one of
+// a few fixed values, never anything the visitor typed.
+func outcome(err error) string {
+	switch statusOf(err) {
+	case http.StatusOK:
+		return "success"
+	case http.StatusUnauthorized:
+		return "wrong_credentials"
+	case http.StatusUnprocessableEntity:
+		return "invalid"
+	case http.StatusTooManyRequests:
+		return "throttled"
+	case http.StatusServiceUnavailable:
+		return "busy"
+	case http.StatusForbidden:
+		return "refused"
+	}
+	return "error"
+}
+
+// countSignIn and countSignUp count an attempt by its outcome (err nil:
+// success) when metrics are on.
+func (a *App) countSignIn(err error) {
+	if a.metrics != nil {
+		a.metrics.SignIn(outcome(err))
+	}
+}
+
+func (a *App) countSignUp(err error) {
+	if a.metrics != nil {
+		a.metrics.SignUp(outcome(err))
+	}
+}
+
+// errInvalidForm stands for a form refused before the account rules saw
+// it (a field left empty), in the metrics' outcomes.
+var errInvalidForm = &account.Problems{}
+
 // failure answers the parts of a failed form submission that do not
 // depend on the form: the status (statusOf), Retry-After where due, a log
 // line, and the message for the whole form. A server error is answered

@@ -32,10 +32,14 @@ func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error 
 	if err := account.Usable(proof.User); err != nil {
 		return err
 	}
-	if a.needsSecondStep(proof) {
-		// Second factors (§10) continue here: remember the pending step
-		// instead of starting the session.
-		return nil
+	need, err := a.needsSecondStep(c, proof)
+	if err != nil {
+		return err
+	}
+	if need {
+		// The caller remembers the pending step (beginSecondStep) instead
+		// of starting the session: it knows where to go afterwards.
+		return errSecondStep
 	}
 	ctx := c.Request.Context()
 	if err := a.sessions.RenewToken(ctx); err != nil {
@@ -69,5 +73,11 @@ func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error 
 }
 
 // needsSecondStep reports whether the account asks for a second factor
-// that this proof has not given. No account has one yet (§10).
-func (a *App) needsSecondStep(*account.Proof) bool { return false }
+// that this proof has not given (product.md §10): a password alone, for an
+// account with the authenticator on or a passkey.
+func (a *App) needsSecondStep(c *gin.Context, proof *account.Proof) (bool, error) {
+	if proof.Method != account.MethodPassword {
+		return false, nil
+	}
+	return a.store.HasSecondFactor(c.Request.Context(), proof.User.ID)
+}

@@ -89,6 +89,9 @@ func (a *App) sendMail(ctx context.Context, name string, userID int64, d views.M
 		return err
 	}
 	err = a.mail.sender.Send(ctx, mail.Message{To: d.Email, Subject: subject, Text: text, HTML: html, Link: d.Link})
+	if a.metrics != nil {
+		a.metrics.Mail(name, err)
+	}
 	if err != nil {
 		return err
 	}

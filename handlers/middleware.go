@@ -18,10 +18,12 @@ import (
 // maxFormBytes bounds every request body (product.md §6).
 const maxFormBytes = 64 << 10
 
-// statusWriter remembers the status code for the request log.
+// statusWriter remembers the status code for the request log, and the
+// route template for the metrics.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	route  string // set by noteRoute when metrics are on
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -47,14 +49,43 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
+		elapsed := time.Since(start)
 		a.reqLog.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", elapsed),
 			slog.String("remote", r.RemoteAddr),
 		)
+		if a.metrics != nil {
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK // nothing written: net/http answered 200
+			}
+			a.metrics.Request(r.Method, sw.route, status, elapsed)
+		}
 	})
+}
+
+// noteRoute tells the request log's writer which route matched, so the
+// metrics count by route template (/static/*file), never by raw path: a
+// scan of random URLs must not add label values. The log layer sits
+// outside the engine, where the route is not known; it is reached through
+// the writers wrapping it (Gin's, then scs's), which costs no allocation.
+func (a *App) noteRoute(c *gin.Context) {
+	var w http.ResponseWriter = c.Writer
+	for range 8 {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.route = c.FullPath()
+			break
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
+	}
+	c.Next()
 }
 
 // contentSecurityPolicy allows our own scripts and styles only: no inline

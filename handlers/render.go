@@ -28,6 +28,8 @@ func (a *App) data(c *gin.Context, title string) views.Data {
 		Account: viewAccount(u),
 		Private: u != nil,
 		Notice:  a.popNotice(c),
+		// Passkeys need a domain name as the base URL's host.
+		Passkeys: a.webauthn != nil,
 	}
 }
 

@@ -20,6 +20,10 @@ func (a *App) routes() (*gin.Engine, error) {
 	if err := r.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
 		return nil, err
 	}
+	if a.metrics != nil {
+		// First, so the route is noted even when a later layer aborts.
+		r.Use(a.noteRoute)
+	}
 	r.Use(a.recovery, a.loadUser)
 	r.NoRoute(a.notFound)
 	r.NoMethod(a.methodNotAllowed)
@@ -38,6 +42,14 @@ func (a *App) routes() (*gin.Engine, error) {
 	// Sign-in answers signed in or out alike (product.md §2): a signed-in
 	// visitor who signs in again goes to next like anyone else.
 	r.POST("/signin", a.signinSubmit)
+
+	// The second step of a sign-in, and passkey sign-in (product.md §10):
+	// signed out (a pending step lives in the visitor's session), or
+	// signed in and signing in again, like POST /signin.
+	r.GET("/signin/2fa", a.twoStepPage)
+	r.POST("/signin/2fa", a.twoStepSubmit)
+	r.POST("/signin/passkey/begin", a.passkeySigninBegin)
+	r.POST("/signin/passkey/finish", a.passkeySigninFinish)
 
 	// Inline validation of the sign-up form (htmx), field by field.
 	r.POST("/signup/validate/:field", a.signupValidate)
@@ -74,6 +86,15 @@ func (a *App) routes() (*gin.Engine, error) {
 	admin.GET("/users/:id", a.adminUserPage)
 	admin.POST("/users/:id/:action", a.adminAction)
 	admin.GET("/log", a.adminLogPage)
+	private.GET("/account/security", a.securityPage)
+	private.POST("/account/totp/setup", a.totpSetup)
+	private.POST("/account/totp/enable", a.totpEnable)
+	private.POST("/account/totp/disable", a.totpDisable)
+	private.POST("/account/recovery-codes", a.recoveryCodesSubmit)
+	private.POST("/account/recovery-codes/download", a.recoveryDownload)
+	private.POST("/account/passkeys/register/begin", a.passkeyRegisterBegin)
+	private.POST("/account/passkeys/register/finish", a.passkeyRegisterFinish)
+	private.POST("/account/passkeys/delete", a.passkeyDelete)
 
 	// JSON API: signed-out callers get 401 JSON.
 	api := r.Group("/api", a.requireUserJSON)

@@ -26,7 +26,7 @@ func TestFormFieldAttributes(t *testing.T) {
 			`<span class="label-busy">Creating account…</span>`,
 		},
 		"/signin": {
-			`id="username" name="username" type="text" autocomplete="username"`,
+			`id="username" name="username" type="text" autocomplete="username webauthn"`,
 			`id="password" name="password" type="password" autocomplete="current-password"`,
 			`id="remember" name="remember" type="checkbox" value="on"`,
 			`<span class="label-busy">Signing in…</span>`,

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -39,6 +40,10 @@ type Hasher struct {
 	params Params
 	slots  chan struct{}
 	dummy  string
+
+	busyMu sync.Mutex
+	active int        // hashes running (slots held)
+	busy   func(bool) // see OnBusy
 }
 
 // NewHasher returns a Hasher with the given parameters that runs at most
@@ -57,6 +62,25 @@ func NewHasher(p Params, concurrency int) *Hasher {
 	return h
 }
 
+// OnBusy sets f to be called with true when a hashing slot is taken while
+// none was held, and with false when the last one is given back. Set it
+// before the Hasher is used. gatehouse serve uses it to run the garbage
+// collector differently while hashes run (gc.go).
+func (h *Hasher) OnBusy(f func(busy bool)) { h.busy = f }
+
+// track counts held slots and tells busy about the first and the last.
+func (h *Hasher) track(delta int) {
+	if h.busy == nil {
+		return
+	}
+	h.busyMu.Lock()
+	defer h.busyMu.Unlock()
+	h.active += delta
+	if delta > 0 && h.active == 1 || h.active == 0 {
+		h.busy(h.active > 0)
+	}
+}
+
 // Params returns the parameters new hashes use.
 func (h *Hasher) Params() Params { return h.params }
 
@@ -65,13 +89,17 @@ func (h *Hasher) Params() Params { return h.params }
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.slots <- struct{}{}:
+		h.track(1)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (h *Hasher) release() { <-h.slots }
+func (h *Hasher) release() {
+	h.track(-1)
+	<-h.slots
+}
 
 // Slot is one held hashing slot. A caller that must decide something
 // between getting the slot and hashing (the sign-in throttle, which has
@@ -213,8 +241,11 @@ func mustRandom(n uint32) []byte {
 var commonList string
 
 // common holds the 10,000 most common passwords, lowercased; see
-// COMMON-PASSWORDS.md for the source.
-var common = func() map[string]struct{} {
+// COMMON-PASSWORDS.md for the source. It is built at the first password
+// check, not at start: the set takes about half a MiB of heap, and a server
+// that only serves signed-in pages never needs it (docs/PERFORMANCE.md,
+// idle memory).
+var common = sync.OnceValue(func() map[string]struct{} {
 	m := make(map[string]struct{}, 10000)
 	sc := bufio.NewScanner(strings.NewReader(commonList))
 	for sc.Scan() {
@@ -223,11 +254,11 @@ var common = func() map[string]struct{} {
 		}
 	}
 	return m
-}()
+})
 
 // IsCommon reports whether password, ignoring case, is one of the 10,000
 // most common passwords.
 func IsCommon(password string) bool {
-	_, ok := common[strings.ToLower(password)]
+	_, ok := common()[strings.ToLower(password)]
 	return ok
 }

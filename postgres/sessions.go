@@ -258,6 +258,19 @@ func (s *Store) UserSessions(ctx context.Context, userID int64, now time.Time, i
 	return out, nil
 }
 
+// CountActiveSessions counts the signed-in sessions still live at now:
+// before their deadline and used within idle (metrics, product.md §15).
+func (s *Store) CountActiveSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `
+		SELECT count(*) FROM user_sessions WHERE last_seen_at > $1 AND expires_at > $2`,
+		now.Add(-idle).Unix(), now.Unix()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count sessions: %w", err)
+	}
+	return n, nil
+}
+
 // DeleteExpiredSessions removes sessions past their absolute deadline or
 // idle for longer than idle (the trigger takes their scs rows along), and
 // scs rows past their expiry (such as signed-out visitors' notice

@@ -46,6 +46,8 @@ type Limiter struct {
 	store Store
 	now   func() time.Time
 	key   []byte // HMAC key for store keys; nil: plain SHA-256
+	// refused hears every refusal (the metrics count them); nil: nobody.
+	refused func(Rule)
 }
 
 // New returns a Limiter over store. now is the clock (nil: time.Now).
@@ -65,6 +67,22 @@ func (l *Limiter) Keyed(key []byte) *Limiter {
 	k := *l
 	k.key = key
 	return &k
+}
+
+// OnRefusal returns a limiter that calls f with the rule each time Check
+// or Take refuses (product.md §15: throttle refusals are counted).
+func (l *Limiter) OnRefusal(f func(Rule)) *Limiter {
+	k := *l
+	k.refused = f
+	return &k
+}
+
+// refuse reports a refusal under r and returns its wait.
+func (l *Limiter) refuse(r Rule, oldest, now int64) time.Duration {
+	if l.refused != nil {
+		l.refused(r)
+	}
+	return wait(r, oldest, now)
 }
 
 // Now is the limiter's clock.
@@ -92,7 +110,7 @@ func (l *Limiter) Check(ctx context.Context, r Rule, key string) (time.Duration,
 	if n < r.Limit {
 		return 0, nil
 	}
-	return wait(r, oldest, now), nil
+	return l.refuse(r, oldest, now), nil
 }
 
 // Add records one event under r for each key (a failed sign-in counts
@@ -120,7 +138,7 @@ func (l *Limiter) Take(ctx context.Context, r Rule, key string) (time.Duration, 
 	if ok {
 		return 0, nil
 	}
-	return wait(r, oldest, now), nil
+	return l.refuse(r, oldest, now), nil
 }
 
 // wait is the time until the oldest counted event leaves the window: at

@@ -253,3 +253,27 @@ func TestKeyedNamesNeedTheKey(t *testing.T) {
 		t.Error("a limiter with another key sees the count")
 	}
 }
+
+// product.md §15: every refusal, by Check or by Take, is reported with
+// its rule (the metrics count them); what goes ahead is not.
+func TestRefusalsReported(t *testing.T) {
+	c := newClock()
+	base, _, _ := open(t, c)
+	var refused []string
+	l := base.OnRefusal(func(r throttle.Rule) { refused = append(refused, r.Name) })
+	ctx := context.Background()
+	one := throttle.Rule{Name: "one", Limit: 1, Window: time.Minute}
+	if w, err := l.Take(ctx, one, "k"); err != nil || w != 0 {
+		t.Fatalf("first Take = %v, %v", w, err)
+	}
+	if w, _ := l.Take(ctx, one, "k"); w == 0 {
+		t.Fatal("second Take allowed")
+	}
+	if w := check(t, l, one, "k"); w == 0 {
+		t.Fatal("Check allowed past the limit")
+	}
+	check(t, l, one, "other")
+	if len(refused) != 2 || refused[0] != "one" || refused[1] != "one" {
+		t.Errorf("refusals reported %v, want [one one]", refused)
+	}
+}

@@ -33,10 +33,15 @@ const (
 	PageForgot    = "forgot"
 	PageReset     = "reset"
 	PageLink      = "link" // a link from a mail that cannot be used
+	// Second factors (product.md §10).
+	PageSecurity      = "security"
+	PageTOTPSetup     = "totp-setup"
+	PageRecoveryCodes = "recovery-codes"
+	PageTwoStep       = "signin-2fa"
 )
 
 var pages = []string{PageHome, PageSignup, PageSignin, PageDashboard, PageError, PageAccount, PageSessions,
-	PageForgot, PageReset, PageLink}
+	PageForgot, PageReset, PageLink, PageSecurity, PageTOTPSetup, PageRecoveryCodes, PageTwoStep}
 
 // Register adds page names defined outside this file (by other features)
 // before New is called.
@@ -50,11 +55,14 @@ type Data struct {
 	Notice  string   // a one-time notice carried over a redirect
 	Private bool     // shows account data: kept out of htmx's history cache
 	Wide    bool     // a page of tables (activity, admin): a wider column
-	Form    Form
-	Field   Field // the field of an inline-validation fragment
-	Next    string
-	Session SessionInfo
-	Error   ErrorInfo
+	// Passkeys is false when the server cannot offer passkeys (its base
+	// URL's host is an IP address): no passkey control is shown.
+	Passkeys bool
+	Form     Form
+	Field    Field // the field of an inline-validation fragment
+	Next     string
+	Session  SessionInfo
+	Error    ErrorInfo
 	// Sessions lists the user's signed-in sessions (the sessions page).
 	Sessions []SessionRow
 	// Link is the state of the pages reached from, or sending, mail links.
@@ -62,6 +70,49 @@ type Data struct {
 	// Activity and Admin fill the pages of product.md §13 (security.go).
 	Activity ActivityInfo
 	Admin    AdminInfo
+	// Security fills the second-factor pages.
+	Security SecurityInfo
+	// TwoStep fills the second step of a sign-in.
+	TwoStep TwoStepInfo
+}
+
+// SecurityInfo is an account's second factors as the security pages show
+// them.
+type SecurityInfo struct {
+	TOTPOn        bool
+	RecoveryCodes int // unused codes left
+	Passkeys      []PasskeyRow
+	// Setup is a new authenticator secret (the setup page).
+	Setup TOTPSetup
+	// Codes are new recovery codes, shown once.
+	Codes []string
+}
+
+// HasFactor reports whether the account has a second factor.
+func (s SecurityInfo) HasFactor() bool { return s.TOTPOn || len(s.Passkeys) > 0 }
+
+// CodesText is the codes in one line, for the download form.
+func (s SecurityInfo) CodesText() string { return strings.Join(s.Codes, " ") }
+
+// TOTPSetup is a new authenticator secret: as text, as its otpauth:// URI,
+// and as a QR code (a PNG data: URL made on the server).
+type TOTPSetup struct {
+	Secret string
+	URI    string
+	QR     template.URL
+}
+
+// PasskeyRow is one passkey in the list.
+type PasskeyRow struct {
+	ID       int64
+	Name     string
+	Added    time.Time
+	LastUsed time.Time // zero: never
+}
+
+// TwoStepInfo fills the second step of a sign-in.
+type TwoStepInfo struct {
+	Passkey bool // the account has a passkey: offer it (with JavaScript)
 }
 
 // LinkInfo fills the forgot, reset and bad-link pages.

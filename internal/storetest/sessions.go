@@ -315,6 +315,28 @@ func testDeleteExpiredSessions(t *testing.T, s Store) {
 	}
 }
 
+// product.md §15: the active-sessions gauge counts live sessions only:
+// not past their deadline, not idle too long, not ended.
+func testCountActiveSessions(t *testing.T, s Store) {
+	ctx := t.Context()
+	if n, err := s.CountActiveSessions(ctx, now, 30*time.Minute); err != nil || n != 0 {
+		t.Fatalf("empty store: %d, %v; want 0", n, err)
+	}
+	alice := newUser(t, s, "alice", "h")
+	bob := newUser(t, s, "bob", "h")
+	startSession(t, s, alice, "live-a", now, "192.0.2.1")
+	startSession(t, s, bob, "live-b", now.Add(-10*time.Minute), "192.0.2.2")
+	startSession(t, s, alice, "past-deadline", now.Add(-time.Hour), "192.0.2.3") // expires exactly now
+	startSession(t, s, bob, "idle", now.Add(-40*time.Minute), "192.0.2.4")
+	ended := startSession(t, s, bob, "ended", now, "192.0.2.5")
+	if _, err := s.DeleteUserSession(ctx, bob.ID, ended); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CountActiveSessions(ctx, now, 30*time.Minute); err != nil || n != 2 {
+		t.Errorf("CountActiveSessions = %d, %v; want 2", n, err)
+	}
+}
+
 // product.md §5, §7: the stored data holds no session token and no link
 // token, only their SHA-256: a copy signs nobody in and opens no link.
 func testNoRawTokenStored(t *testing.T, s Store) {

@@ -43,8 +43,13 @@ type Store interface {
 	CreateLinkToken(ctx context.Context, userID int64, kind db.TokenKind, newEmail string, now, expires time.Time) (string, error)
 	UseEmailToken(ctx context.Context, token string, now time.Time) (*db.LinkToken, error)
 	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
+	CountActiveSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
 	DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error)
 	DeleteEventsBefore(ctx context.Context, before int64) (int64, error)
+	// Second factors (product.md §10).
+	account.OneTime
+	MarkSecondFactor(ctx context.Context, sessionID int64) error
+	DeleteExpiredOneTime(ctx context.Context, now time.Time) (int64, error)
 
 	// The admin pages (product.md §13).
 	AddAdminLog(ctx context.Context, e db.AdminLogEntry) error
@@ -99,6 +104,7 @@ var tests = []test{
 	{"SessionData", testSessionData},
 	{"EndedSessionsLoseTheirData", testEndedSessionsLoseTheirData},
 	{"DeleteExpiredSessions", testDeleteExpiredSessions},
+	{"CountActiveSessions", testCountActiveSessions},
 	{"NoRawTokenStored", testNoRawTokenStored},
 	// Link tokens (tokens.go).
 	{"LinkTokenLifecycle", testLinkTokenLifecycle},
@@ -106,6 +112,10 @@ var tests = []test{
 	{"ChangeEmailToken", testChangeEmailToken},
 	{"ConcurrentLinkUse", testConcurrentLinkUse},
 	{"DeleteExpiredTokens", testDeleteExpiredTokens},
+	// Second factors (secondfactor.go).
+	{"SecondFactors", testSecondFactors},
+	{"MarkSecondFactor", testMarkSecondFactor},
+	{"OneTime", testOneTimeSQL},
 	// Throttle events (throttle.go).
 	{"ThrottleEvents", testThrottleEvents},
 	{"TakeEvent", testTakeEvent},

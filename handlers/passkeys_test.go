@@ -1,0 +1,154 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/db"
+	"gatehouse/internal/apptest"
+)
+
+// postJSON sends a JSON body as the passkey script does.
+func postJSON(c *apptest.Client, path, body string) (*apptest.Response, map[string]any) {
+	req, _ := http.NewRequest(http.MethodPost, c.Base+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Client.Do(req)
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return &apptest.Response{Response: resp}, m
+}
+
+// product.md §10: the WebAuthn begin steps. Adding a passkey needs a name
+// and the current password (422 JSON with field errors otherwise) and
+// answers options for a discoverable credential with user verification;
+// signing in answers a challenge for any discoverable passkey; a finish
+// with a challenge never given fails without signing in.
+func TestPasskeyBegin(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{BaseURL: "http://gatehouse.test"})
+	b := srv.NewClient(t)
+	b.Signup("alice", "alice@example.com", sfPassword)
+
+	r, m := postJSON(b, "/account/passkeys/register/begin", `{"name":"","current_password":"wrong one!"}`)
+	fields, _ := m["fields"].(map[string]any)
+	if r.StatusCode != http.StatusUnprocessableEntity || fields["name"] != "Give the passkey a name." ||
+		fields["current_password"] != "Your current password is not correct." {
+		t.Errorf("register begin with bad input: %d %v", r.StatusCode, m)
+	}
+	r, m = postJSON(b, "/account/passkeys/register/begin", `{"name":"Laptop","current_password":"`+sfPassword+`"}`)
+	pk, _ := m["publicKey"].(map[string]any)
+	if r.StatusCode != http.StatusOK || m["id"] == "" || pk == nil {
+		t.Fatalf("register begin: %d %v", r.StatusCode, m)
+	}
+	sel, _ := pk["authenticatorSelection"].(map[string]any)
+	rp, _ := pk["rp"].(map[string]any)
+	if sel["residentKey"] != "required" || sel["userVerification"] != "required" || rp["id"] != "gatehouse.test" {
+		t.Errorf("creation options: rp %v, selection %v", rp, sel)
+	}
+	if r, _ := postJSON(b, "/account/passkeys/register/begin", `not json`); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("register begin with no JSON: %d, want 400", r.StatusCode)
+	}
+
+	anon := srv.NewClient(t)
+	r, m = postJSON(anon, "/signin/passkey/begin", `{}`)
+	pk, _ = m["publicKey"].(map[string]any)
+	if r.StatusCode != http.StatusOK || pk["userVerification"] != "required" || pk["allowCredentials"] != nil {
+		t.Errorf("sign-in begin: %d %v", r.StatusCode, m)
+	}
+	r, _ = postJSON(anon, "/signin/passkey/finish", `{"id":"never-given","credential":{}}`)
+	if r.StatusCode != http.StatusBadRequest {
+		t.Errorf("finish with an unknown challenge: %d, want 400", r.StatusCode)
+	}
+	if me := anon.Get("/api/me"); me.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/api/me after a failed passkey sign-in: %d", me.StatusCode)
+	}
+}
+
+// Passkeys need a domain name: with an IP address as the base URL's host
+// the passkey routes are not there and no control is shown.
+func TestPasskeysOffForIPBaseURL(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{})
+	c := srv.NewClient(t)
+	if r, _ := postJSON(c, "/signin/passkey/begin", `{}`); r.StatusCode != http.StatusNotFound {
+		t.Errorf("passkey begin: %d, want 404", r.StatusCode)
+	}
+	if p := c.Get("/signin"); strings.Contains(p.Body, "data-passkey-signin") {
+		t.Error("/signin offers a passkey")
+	}
+	if !strings.Contains(srv.Logs.String(), "passkeys are off") {
+		t.Error("no warning that passkeys are off")
+	}
+}
+
+// product.md §10: removing a passkey needs the current password, answers
+// 404 for one that is not the user's, ends the other sessions, and takes
+// the recovery codes with the last second factor. An account with a
+// passkey gets the second step after its password.
+func TestPasskeyDelete(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{BaseURL: "http://gatehouse.test"})
+	b := srv.NewClient(t)
+	b.Signup("alice", "alice@example.com", sfPassword)
+	srv.NewClient(t).Signup("bob", "bob@example.com", sfPassword)
+	elsewhere := srv.NewClient(t)
+	elsewhere.Signin("alice", sfPassword) // before the passkey: the password alone
+	ctx := t.Context()
+	alice, _ := srv.Store.UserByUsername(ctx, "alice")
+	bob, _ := srv.Store.UserByUsername(ctx, "bob")
+	now := time.Now()
+	id, err := srv.Store.AddPasskey(ctx, db.Passkey{UserID: alice.ID, CredentialID: []byte("cred-a"), Name: "Phone <1>", Credential: []byte("{}"), CreatedAt: now}, []string{"h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobs, _ := srv.Store.AddPasskey(ctx, db.Passkey{UserID: bob.ID, CredentialID: []byte("cred-b"), Name: "Bob's", Credential: []byte("{}"), CreatedAt: now}, nil)
+
+	page := b.Get("/account/security")
+	if !strings.Contains(page.Body, "Phone &lt;1&gt;") || !strings.Contains(page.Body, "Never") || !strings.Contains(page.Body, `aria-label="Remove the passkey Phone &lt;1&gt;"`) {
+		t.Errorf("security page does not list the passkey:\n%s", page.Body)
+	}
+	other := srv.NewClient(t)
+	other.Post("/signin", url.Values{"username": {"alice"}, "password": {sfPassword}})
+	if p := other.Get("/signin/2fa"); p.StatusCode != http.StatusOK || !strings.Contains(p.Body, "data-passkey-signin") {
+		t.Errorf("second step of an account with a passkey: %d, passkey offered: %v", p.StatusCode, strings.Contains(p.Body, "data-passkey-signin"))
+	}
+
+	sid := strconv.FormatInt(id, 10)
+	r := b.Post("/account/passkeys/delete", url.Values{"id": {sid}, "current_password": {"nope nope nope"}}, "HX-Request", "true")
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.Body, `id="passkeys-card"`) {
+		t.Errorf("delete with a wrong password (htmx): %d, want 422 and the passkey card\n%s", r.StatusCode, r.Body)
+	}
+	if r := b.Post("/account/passkeys/delete", url.Values{"id": {strconv.FormatInt(bobs, 10)}, "current_password": {sfPassword}}); r.StatusCode != http.StatusNotFound {
+		t.Errorf("delete bob's passkey: %d, want 404", r.StatusCode)
+	}
+	r = b.Post("/account/passkeys/delete", url.Values{"id": {sid}, "current_password": {sfPassword}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/account/security" {
+		t.Fatalf("delete: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	if me := elsewhere.Get("/api/me"); me.StatusCode != http.StatusUnauthorized {
+		t.Errorf("another session after removing a passkey: %d, want 401", me.StatusCode)
+	}
+	if me := b.Get("/api/me"); me.StatusCode != http.StatusOK {
+		t.Errorf("this session after removing a passkey: %d, want 200", me.StatusCode)
+	}
+	if has, _ := srv.Store.HasSecondFactor(ctx, alice.ID); has {
+		t.Error("alice still has a second factor")
+	}
+	if n, _ := srv.Store.RecoveryCodesLeft(ctx, alice.ID); n != 0 {
+		t.Errorf("recovery codes after the last passkey: %d", n)
+	}
+	var n int
+	if err := srv.RawDB(t).QueryRow(`SELECT count(*) FROM security_events WHERE kind = 'passkey_removed' AND detail = 'Phone <1>'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("passkey_removed events: %d, %v", n, err)
+	}
+	if _, err := srv.Store.PasskeyByCredentialID(ctx, []byte("cred-b")); err != nil {
+		t.Errorf("bob's passkey: %v", err)
+	}
+}
