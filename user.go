@@ -274,7 +274,7 @@ func userSignout(ctx context.Context, c *admin, args []string, _ io.Reader, stdo
 // userResetSecondFactors turns off every second factor of a user who has
 // lost them (product.md §10) and ends their sessions; the next sign-in
 // takes the password alone.
-func userResetSecondFactors(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+func userResetSecondFactors(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
@@ -283,7 +283,7 @@ func userResetSecondFactors(ctx context.Context, c *admin, args []string, _ io.R
 	if err != nil {
 		return err
 	}
-	c.accounts.Record(ctx, db.Event{UserID: u.ID, Kind: account.EventAdminAction, Detail: "reset-2fa"})
+	c.logAction(ctx, u, "reset two-step sign-in", false, stderr)
 	fmt.Fprintf(stdout, "reset two-step sign-in of %s: %s ended\n", u.Username, plural(n, "session"))
 	return nil
 }

@@ -130,7 +130,12 @@ func (a *App) adminList(c *gin.Context) {
 	d.Admin.Query = q
 	d.Admin.Pager = pager(c, page, more)
 	for _, l := range list {
-		d.Admin.Users = append(d.Admin.Users, adminRow(&l.User, l.LastSignIn))
+		row := adminRow(&l.User, l.LastSignIn)
+		if row.TwoStep, err = a.store.HasSecondFactor(c.Request.Context(), l.User.ID); err != nil {
+			a.serverError(c, err)
+			return
+		}
+		d.Admin.Users = append(d.Admin.Users, row)
 	}
 	a.renderForm(c, http.StatusOK, views.PageAdmin, "admin-users", d)
 }
@@ -192,6 +197,10 @@ func (a *App) showAdminUser(c *gin.Context, status int, target *db.User, problem
 	d := a.data(c, target.Username+" · Admin")
 	d.Wide = true
 	d.Admin.User = adminRow(target, lastSignIn(events))
+	if d.Admin.User.TwoStep, err = a.store.HasSecondFactor(ctx, target.ID); err != nil {
+		a.serverError(c, err)
+		return
+	}
 	d.Admin.Self = target.ID == currentUser(c).ID
 	d.Admin.Error = problem
 	for _, s := range sessions {
@@ -285,6 +294,10 @@ var adminActions = map[string]adminActionDef{
 	"send-reset": {"send a reset link", "sent a reset link", false, func(a *App, c *gin.Context, u *db.User) (string, error) {
 		a.sendReset(u.Email, db.Event{})
 		return "A reset link is on its way to " + u.Email + ".", nil
+	}},
+	"reset-2fa": {"reset two-step sign-in", "reset two-step sign-in", false, func(a *App, c *gin.Context, u *db.User) (string, error) {
+		_, err := a.accounts.ResetSecondFactors(c.Request.Context(), u.ID)
+		return "Two-step sign-in was turned off for the account, and it was signed out everywhere.", err
 	}},
 	"grant-admin": {"make the account an admin", "granted admin", false, func(a *App, c *gin.Context, u *db.User) (string, error) {
 		return "The account is an admin now.", a.accounts.SetAdmin(c.Request.Context(), u.ID, true)

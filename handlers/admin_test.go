@@ -356,3 +356,27 @@ func TestAdminCannotLockThemselvesOut(t *testing.T) {
 		t.Error("own sign out everywhere: this session should stay and the other end")
 	}
 }
+
+// Reset two-step: the list and the page show the second factor, the
+// action turns it off and signs the account out everywhere.
+func TestAdminResetTwoStep(t *testing.T) {
+	srv, _, root, alice := adminServer(t)
+	ctx := context.Background()
+	aliceID := userID(t, srv, "alice")
+	if err := srv.Store.EnableTOTP(ctx, aliceID, []byte("sealed"), []string{"h1"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if r := root.Get("/admin?q=alice"); !strings.Contains(r.Body, "<td>on</td>") {
+		t.Errorf("the list does not show alice's two-step on:\n%s", r.Body)
+	}
+	page := root.Get(fmt.Sprintf("/admin/users/%d", aliceID))
+	wantBody(t, page, fmt.Sprintf("/admin/users/%d/reset-2fa", aliceID))
+	wantCode(t, root.Post(fmt.Sprintf("/admin/users/%d/reset-2fa", aliceID), url.Values{}), http.StatusSeeOther)
+	if has, err := srv.Store.HasSecondFactor(ctx, aliceID); err != nil || has {
+		t.Errorf("after reset: %v, %v", has, err)
+	}
+	if signedIn(t, alice) {
+		t.Error("alice is still signed in after the reset")
+	}
+	wantBody(t, root.Get("/admin/log"), "reset two-step sign-in")
+}

@@ -48,6 +48,7 @@ type AdminUserRow struct {
 	Username   string
 	Email      string
 	Verified   bool
+	TwoStep    bool // has a second factor (product.md §10)
 	Groups     []string
 	Admin      bool
 	Disabled   bool
