@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -299,6 +300,8 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	if s, _ := kept.do("GET", "/api/me", nil); s != http.StatusOK {
 		t.Fatal("bob's session before the copy")
 	}
+	// The admin log and the security activity (§13) go along.
+	mustUser(t, "", "admin", "-db", path, "bob")
 	stop()
 
 	dbURL := pgtest.URL(t)
@@ -326,4 +329,91 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Errorf("bob's session after the copy: %d %s", s, body)
 	}
 	signup(t, c.urls[0], "carol") // new ids do not collide with copied ones
+	if _, body := kept.on(c.urls[0]).do("GET", "/admin/log", nil); !strings.Contains(body, "granted admin") {
+		t.Errorf("the admin log after the copy:\n%s", body)
+	}
+	if _, body := kept.on(c.urls[0]).do("GET", "/account/activity", nil); !strings.Contains(body, "Granted admin (command line)") ||
+		!strings.Contains(body, "Signed in with password") {
+		t.Errorf("bob's activity after the copy:\n%s", body)
+	}
+}
+
+// Admin actions and disabling on PostgreSQL and Redis (product.md §13,
+// §14): an admin on one instance disables an account, and its session on
+// the other ends at its next request; the right password then gets 403
+// on every instance; the new-device mail cap is shared.
+func TestAdminAcrossInstances(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{})
+	dbURL := pgtest.URL(t)
+	c := startCluster(t, 2, dbURL, r.URL)
+	a, b := c.urls[0], c.urls[1]
+	signup(t, a, "root")
+	signup(t, a, "alice")
+	if err := run(context.Background(), []string{"user", "admin", "-db", dbURL, "-redis-url", r.URL, "root"}, env(nil), nil, io.Discard, io.Discard); err != nil {
+		t.Fatalf("user admin: %v", err)
+	}
+	root := newBrowser(t, b)
+	if s := root.signin("root", cliPW); s != http.StatusSeeOther {
+		t.Fatalf("root signs in: %d", s)
+	}
+	alice := newBrowser(t, a)
+	if s := alice.signin("alice", cliPW); s != http.StatusSeeOther {
+		t.Fatalf("alice signs in: %d", s)
+	}
+	if s, body := root.do("GET", "/admin?q=alice", nil); s != http.StatusOK || !strings.Contains(body, ">alice<") {
+		t.Fatalf("root's admin list on B: %d", s)
+	}
+	i := strings.Index(getBody(t, root, "/admin?q=alice"), `href="/admin/users/`)
+	if i < 0 {
+		t.Fatal("no link to alice's page")
+	}
+	link := getBody(t, root, "/admin?q=alice")[i+len(`href="`):]
+	link = link[:strings.Index(link, `"`)]
+	if s, _ := root.do("POST", link+"/disable", url.Values{}); s != http.StatusSeeOther {
+		t.Fatalf("disable on B: %d", s)
+	}
+	if s, _ := alice.do("GET", "/api/me", nil); s != http.StatusUnauthorized {
+		t.Errorf("alice's session on A after the disable on B: %d, want 401", s)
+	}
+	for _, base := range []string{a, b} {
+		if s, _ := newBrowser(t, base).do("POST", "/signin", url.Values{"username": {"alice"}, "password": {cliPW}}); s != http.StatusForbidden {
+			t.Errorf("disabled alice signs in on %s: %d, want 403", base, s)
+		}
+	}
+	if _, log := root.on(a).do("GET", "/admin/log", nil); !strings.Contains(log, "disabled the account") {
+		t.Error("the admin log on A lacks the disable done on B")
+	}
+
+	// Two new browsers, one on each instance, within the hour: one mail.
+	for _, ua := range []struct{ base, ua string }{
+		{a, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"},
+		{b, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1"},
+	} {
+		req, _ := http.NewRequest("POST", ua.base+"/signin", strings.NewReader(url.Values{"username": {"root"}, "password": {cliPW}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("User-Agent", ua.ua)
+		resp, err := noRedirects().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("root signs in on %s: %d", ua.base, resp.StatusCode)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // mail is sent in the background
+	mails := 0
+	for _, l := range c.logs {
+		mails += strings.Count(l.String(), `subject="New sign-in to your account"`)
+	}
+	if mails != 1 {
+		t.Errorf("%d new-device mails for two new browsers on two instances within the hour, want 1", mails)
+	}
+}
+
+// getBody GETs path and returns the body.
+func getBody(t *testing.T, b *browser, path string) string {
+	t.Helper()
+	_, s := b.do("GET", path, nil)
+	return s
 }

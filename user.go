@@ -35,6 +35,7 @@ type userCommand struct {
 type admin struct {
 	store    database
 	accounts *account.Service
+	remove   bool // -remove, of `user admin`
 }
 
 // userCommands are the admin commands of product.md §7, in help order.
@@ -48,6 +49,9 @@ var userCommands = []struct {
 	{"delete", userCommand{[]string{"USERNAME"}, "delete an account with its sessions and links", userDelete}},
 	{"signout", userCommand{[]string{"USERNAME"}, "end every session of the user", userSignout}},
 	{"verify", userCommand{[]string{"USERNAME"}, "mark the user's email address as verified", userVerify}},
+	{"admin", userCommand{[]string{"[-remove]", "USERNAME"}, "grant the admin role (-remove takes it away)", userAdmin}},
+	{"disable", userCommand{[]string{"USERNAME"}, "disable an account: no sign-in, every session ends", userDisable}},
+	{"enable", userCommand{[]string{"USERNAME"}, "enable a disabled account again", userEnable}},
 	{"reset-2fa", userCommand{[]string{"USERNAME"}, "turn off every second factor (authenticator, recovery codes, passkeys); ends the user's sessions", userResetSecondFactors}},
 	{"groups", userCommand{[]string{"USERNAME", "GROUP,GROUP"}, `set the user's groups (forward-auth rules); "" clears them`, userGroups}},
 }
@@ -64,7 +68,7 @@ func userUsage(name string, c userCommand) string {
 // "gatehouse:"), and the exit status is non-zero.
 func user(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: gatehouse user list|add|set-password|delete|signout|verify|groups -db FILE ... (see 'gatehouse help')")
+		return fmt.Errorf("usage: gatehouse user list|add|set-password|delete|signout|verify|groups|admin|disable|enable|reset-2fa -db FILE ... (see 'gatehouse help')")
 	}
 	name, args := args[0], args[1:]
 	var cmd *userCommand
@@ -79,10 +83,14 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 	fs := flag.NewFlagSet("user "+name, flag.ContinueOnError)
 	path := fs.String("db", "auth.db", "database: an SQLite file (must exist) or a postgres:// URL")
 	redisURL := fs.String("redis-url", "", "Redis holding the sessions, when the server uses one")
+	var remove bool
+	if name == "admin" {
+		fs.BoolVar(&remove, "remove", false, "take the admin role away")
+	}
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	if fs.NArg() != len(cmd.args) {
+	if fs.NArg() != len(positional(cmd.args)) {
 		return fmt.Errorf("usage: %s", userUsage(name, *cmd))
 	}
 	// MustExist: a mistyped path must not create an empty database.
@@ -98,7 +106,19 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 		Hasher: password.NewHasher(password.OWASP, 1),
 		Limits: throttle.New(b.Throttle, nil),
 	})
-	return cmd.run(ctx, &admin{store: b.db, accounts: accounts}, fs.Args(), stdin, stdout, stderr)
+	return cmd.run(ctx, &admin{store: b.db, accounts: accounts, remove: remove}, fs.Args(), stdin, stdout, stderr)
+}
+
+// positional drops the optional flags ("[-remove]") from a command's
+// argument names.
+func positional(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if !strings.HasPrefix(a, "[") {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // userList prints a table of every account.
@@ -218,12 +238,13 @@ func userSetPassword(ctx context.Context, c *admin, args []string, stdin io.Read
 	if err != nil {
 		return commandError(err, "", "")
 	}
+	c.logAction(ctx, u, "set a new password", false, stderr)
 	fmt.Fprintf(stdout, "password of %s changed; %s ended\n", u.Username, plural(ended, "session"))
 	return nil
 }
 
 // userDelete deletes an account; its sessions and link tokens go with it.
-func userDelete(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+func userDelete(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
@@ -231,12 +252,13 @@ func userDelete(ctx context.Context, c *admin, args []string, _ io.Reader, stdou
 	if err := c.accounts.Delete(ctx, u); err != nil {
 		return err
 	}
+	c.logAction(ctx, u, "deleted the account", true, stderr)
 	fmt.Fprintf(stdout, "deleted user %s <%s>\n", u.Username, u.Email)
 	return nil
 }
 
 // userSignout ends every session of a user: their next request is signed out.
-func userSignout(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+func userSignout(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
@@ -245,6 +267,7 @@ func userSignout(ctx context.Context, c *admin, args []string, _ io.Reader, stdo
 	if err != nil {
 		return err
 	}
+	c.logAction(ctx, u, "signed out everywhere", false, stderr)
 	fmt.Fprintf(stdout, "signed out %s: %s ended\n", u.Username, plural(n, "session"))
 	return nil
 }
@@ -252,7 +275,7 @@ func userSignout(ctx context.Context, c *admin, args []string, _ io.Reader, stdo
 // userResetSecondFactors turns off every second factor of a user who has
 // lost them (product.md §10) and ends their sessions; the next sign-in
 // takes the password alone.
-func userResetSecondFactors(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+func userResetSecondFactors(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
@@ -261,13 +284,13 @@ func userResetSecondFactors(ctx context.Context, c *admin, args []string, _ io.R
 	if err != nil {
 		return err
 	}
-	c.accounts.Record(ctx, db.Event{UserID: u.ID, Kind: account.EventAdminAction, Detail: "reset-2fa"})
+	c.logAction(ctx, u, "reset two-step sign-in", false, stderr)
 	fmt.Fprintf(stdout, "reset two-step sign-in of %s: %s ended\n", u.Username, plural(n, "session"))
 	return nil
 }
 
 // userVerify marks a user's address verified, as opening the link would.
-func userVerify(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+func userVerify(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
@@ -277,6 +300,7 @@ func userVerify(ctx context.Context, c *admin, args []string, _ io.Reader, stdou
 	} else if err != nil {
 		return err
 	}
+	c.logAction(ctx, u, "marked the email address verified", false, stderr)
 	fmt.Fprintf(stdout, "email address %s of %s is verified\n", u.Email, u.Username)
 	return nil
 }
@@ -317,6 +341,84 @@ func userGroups(ctx context.Context, c *admin, args []string, _ io.Reader, stdou
 	}
 	fmt.Fprintf(stdout, "groups of %s: %s\n", u.Username, db.JoinGroups(groups))
 	return nil
+}
+
+// userAdmin grants the admin role, or with -remove takes it away
+// (product.md §13).
+func userAdmin(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	u, err := c.find(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if err := c.accounts.SetAdmin(ctx, u.ID, !c.remove); errors.Is(err, db.ErrNotFound) {
+		return errUnknownUser(args[0])
+	} else if err != nil {
+		return err
+	}
+	if c.remove {
+		c.logAction(ctx, u, "removed admin", false, stderr)
+		fmt.Fprintf(stdout, "%s is no longer an admin\n", u.Username)
+	} else {
+		c.logAction(ctx, u, "granted admin", false, stderr)
+		fmt.Fprintf(stdout, "%s is an admin\n", u.Username)
+	}
+	return nil
+}
+
+// userDisable disables an account: it cannot sign in, and every session
+// of it ends at once.
+func userDisable(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	u, err := c.find(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	n, err := c.accounts.Disable(ctx, u.ID)
+	if errors.Is(err, db.ErrNotFound) {
+		return errUnknownUser(args[0])
+	} else if err != nil {
+		return err
+	}
+	c.logAction(ctx, u, "disabled the account", false, stderr)
+	fmt.Fprintf(stdout, "disabled %s: %s ended\n", u.Username, plural(n, "session"))
+	return nil
+}
+
+// userEnable lets a disabled account sign in again.
+func userEnable(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	u, err := c.find(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if err := c.accounts.Enable(ctx, u.ID); errors.Is(err, db.ErrNotFound) {
+		return errUnknownUser(args[0])
+	} else if err != nil {
+		return err
+	}
+	c.logAction(ctx, u, "enabled the account", false, stderr)
+	fmt.Fprintf(stdout, "enabled %s\n", u.Username)
+	return nil
+}
+
+// cliActor is how the admin log names the admin commands.
+const cliActor = "(command line)"
+
+// logAction records an admin command's action in the admin log and, while
+// the account exists, in its activity (product.md §13). A failure to
+// record is said on stderr: the action is done.
+func (c *admin) logAction(ctx context.Context, u *db.User, what string, gone bool, stderr io.Writer) {
+	targetID := u.ID
+	if gone {
+		targetID = 0
+	}
+	err := c.store.AddAdminLog(ctx, db.AdminLogEntry{
+		At: c.accounts.Now(), ActorName: cliActor, TargetID: targetID, TargetName: u.Username, Action: what,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "gatehouse: the admin log was not written: %v\n", err)
+	}
+	if !gone {
+		c.accounts.Record(ctx, db.Event{UserID: u.ID, Kind: account.EventAdminAction, Detail: what + " " + cliActor})
+	}
 }
 
 // find looks a user up by username or, as sign-in does, by email
@@ -384,5 +486,6 @@ user commands (safe while the server runs; -db must come right after the command
 	}
 	fmt.Fprint(w, `  -db FILE|URL     (GATEHOUSE_DB)         database to change: an SQLite file that exists, or postgres://… (default "auth.db")
   -redis-url URL   (GATEHOUSE_REDIS_URL)  the server's Redis, so that ending sessions reaches them (default none)
+  -remove          (GATEHOUSE_REMOVE)     user admin only: take the admin role away instead of granting it
 `)
 }

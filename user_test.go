@@ -389,3 +389,73 @@ func TestSpec7UserListEscapesBidiAndControls(t *testing.T) {
 		}
 	}
 }
+
+// user admin [-remove], disable and enable (product.md §13) against a
+// live server: /api/me says admin; disabling ends the sessions at once
+// and the right password then gets 403; enabling lets the account in
+// again; each is in the admin log and the account's activity.
+func TestUserAdminDisableEnable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.db")
+	base, stop := startServe(t, path)
+	defer stop()
+	signup(t, base, "alice")
+	alice := newBrowser(t, base)
+	if s := alice.signin("alice", cliPW); s != http.StatusSeeOther {
+		t.Fatalf("alice signin: %d", s)
+	}
+	if out := mustUser(t, "", "admin", "-db", path, "alice"); !strings.Contains(out, "alice is an admin") {
+		t.Errorf("admin said %q", out)
+	}
+	if _, body := alice.do("GET", "/api/me", nil); !strings.Contains(body, `"admin":true`) {
+		t.Errorf("/api/me after user admin: %s", body)
+	}
+	if out := mustUser(t, "", "admin", "-db", path, "-remove", "alice"); !strings.Contains(out, "alice is no longer an admin") {
+		t.Errorf("admin -remove said %q", out)
+	}
+	if _, body := alice.do("GET", "/api/me", nil); !strings.Contains(body, `"admin":false`) {
+		t.Errorf("/api/me after user admin -remove: %s", body)
+	}
+
+	if out := mustUser(t, "", "disable", "-db", path, "alice"); !strings.Contains(out, "disabled alice: 2 sessions ended") {
+		t.Errorf("disable said %q", out)
+	}
+	if s, _ := alice.do("GET", "/dashboard", nil); s != http.StatusSeeOther {
+		t.Errorf("alice's session after disable: %d, want 303", s)
+	}
+	if s, body := newBrowser(t, base).do("POST", "/signin", url.Values{"username": {"alice"}, "password": {cliPW}}); s != http.StatusForbidden ||
+		!strings.Contains(body, "This account is disabled.") {
+		t.Errorf("right password of a disabled account: %d", s)
+	}
+	if s := newBrowser(t, base).signin("alice", "not the password"); s != http.StatusUnauthorized {
+		t.Errorf("wrong password of a disabled account: %d, want 401", s)
+	}
+	if out := mustUser(t, "", "enable", "-db", path, "alice"); !strings.Contains(out, "enabled alice") {
+		t.Errorf("enable said %q", out)
+	}
+	if s := alice.signin("alice", cliPW); s != http.StatusSeeOther {
+		t.Errorf("alice after enable: %d", s)
+	}
+	if _, body := alice.do("GET", "/account/activity", nil); !strings.Contains(body, "Disabled the account (command line)") ||
+		!strings.Contains(body, "Granted admin (command line)") {
+		t.Errorf("activity lacks the commands:\n%s", body)
+	}
+
+	for _, args := range [][]string{{"admin", "-db", path, "nobody"}, {"disable", "-db", path, "nobody"}, {"enable", "-db", path, "nobody"}} {
+		if _, err := userCmd(t, "", env(nil), args...); err == nil || err.Error() != `unknown user "nobody"` {
+			t.Errorf("user %v: %v", args, err)
+		}
+	}
+	if _, err := userCmd(t, "", env(nil), "disable", "-db", path, "-remove", "alice"); err == nil {
+		t.Error("disable accepted -remove")
+	}
+
+	s, err := db.Open(context.Background(), path, db.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	log, err := s.AdminLog(context.Background(), 10, 0)
+	if err != nil || len(log) != 4 || log[0].Action != "enabled the account" || log[0].ActorName != "(command line)" || log[0].TargetName != "alice" {
+		t.Errorf("admin log = %+v, %v", log, err)
+	}
+}

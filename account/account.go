@@ -37,6 +37,10 @@ type Store interface {
 	SetGroups(ctx context.Context, userID int64, groups []string) error
 	SecondFactorStore
 	AddEvent(ctx context.Context, e db.Event) error
+	SetAdmin(ctx context.Context, userID int64, admin bool) error
+	SetDisabled(ctx context.Context, userID int64, at time.Time) ([]string, error)
+	SignInUserAgents(ctx context.Context, userID int64, kind string, since time.Time) ([]string, error)
+	DeleteSecurityEventsBefore(ctx context.Context, before time.Time) (int64, error)
 }
 
 // SessionData is where the data of sessions lives (the scs store), keyed

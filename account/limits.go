@@ -30,6 +30,9 @@ var (
 	// Verification resends per account: once a minute, five an hour.
 	ResendPerMinute = throttle.Rule{Name: "resend-minute", Limit: 1, Window: time.Minute}
 	ResendPerHour   = throttle.Rule{Name: "resend-hour", Limit: 5, Window: time.Hour}
+	// New-device mails per account (product.md §13): one an hour, however
+	// many new browsers sign in, on however many instances.
+	NewDeviceMails = throttle.Rule{Name: "new-device-mail", Limit: 1, Window: time.Hour}
 )
 
 // LongestWindow is the longest window of the rules above: events older

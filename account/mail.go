@@ -21,6 +21,13 @@ func (s *Service) TakeResetMail(ctx context.Context, email, clientIP string) boo
 		s.takeMail(ctx, ResetMails, "email:"+email)
 }
 
+// TakeNewDeviceMail counts a new-device mail for the account and reports
+// whether it may be sent: at most one an hour (product.md §13). A failing
+// throttle store sends nothing: the sign-in is in the activity log anyway.
+func (s *Service) TakeNewDeviceMail(ctx context.Context, userID int64) bool {
+	return s.takeMail(ctx, NewDeviceMails, UserKey(userID))
+}
+
 func (s *Service) takeMail(ctx context.Context, rule throttle.Rule, key string) bool {
 	wait, err := s.limits.Take(context.WithoutCancel(ctx), rule, key)
 	if err != nil {

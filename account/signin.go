@@ -33,6 +33,9 @@ func (m Method) SecondFactor() bool { return m != MethodPassword && m != "" }
 type Proof struct {
 	User   *db.User
 	Method Method
+	// NewAccount marks the sign-in that comes with sign-up: it sends no
+	// new-device mail, and its browser counts as known (product.md §13).
+	NewAccount bool
 }
 
 // NormalizeLogin is how a sign-in name is compared: an email address (it
@@ -77,14 +80,16 @@ func (s *Service) SignInWithPassword(ctx context.Context, login, pw, clientIP st
 		return nil, err
 	}
 	if !ok {
-		if user != nil {
-			s.log.Warn("sign-in failed", "user_id", user.ID, "ip", clientIP)
-		} else {
+		if user == nil {
 			// The name typed is not logged: it may be a password typed
 			// into the wrong field (product.md §6).
 			s.log.Warn("sign-in failed", "known_user", false, "ip", clientIP)
+			return nil, ErrWrongPassword
 		}
-		return nil, ErrWrongPassword
+		s.log.Warn("sign-in failed", "user_id", user.ID, "ip", clientIP)
+		// The account's activity records it (FailedSignIn), without a
+		// word of what was typed.
+		return nil, &FailedSignIn{UserID: user.ID}
 	}
 	return &Proof{User: user, Method: MethodPassword}, nil
 }

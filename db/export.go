@@ -34,6 +34,7 @@ var ExportTables = []Table{
 	{"oidc_auth_requests", []string{"id", "client_id", "user_id", "code_hash", "data", "created_at", "expires_at"}, nil},
 	{"oidc_tokens", []string{"token_hash", "kind", "grant_id", "client_id", "user_id", "scopes", "auth_time", "amr", "created_at", "expires_at", "used_at"}, nil},
 	{"oidc_consents", []string{"user_id", "client_id", "scopes", "created_at"}, nil},
+	{"admin_log", []string{"id", "at", "actor_id", "actor_name", "target_id", "target_name", "action", "detail", "ip"}, nil},
 	{"totp_secrets", []string{"user_id", "secret", "pending", "enabled_at"}, nil},
 	{"recovery_codes", []string{"user_id", "code_hash"}, nil},
 	{"passkeys", []string{"id", "user_id", "credential_id", "name", "credential", "created_at", "last_used_at"}, nil},

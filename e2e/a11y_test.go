@@ -197,6 +197,25 @@ func TestAccessibility(t *testing.T) {
 			tb.open("/account/apps")
 			check("apps page")
 		}
+		if maybe("/account/activity") {
+			tb.open("/account/activity")
+			check("activity page")
+			tb.post(app, "#not-me-form", "/account/not-me")
+			check("activity page with the not-me form's errors")
+			u, err := app.Store.UserByUsername(context.Background(), "wendy")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := app.Store.SetAdmin(context.Background(), u.ID, true); err != nil {
+				t.Fatal(err)
+			}
+			tb.open("/admin")
+			check("admin list")
+			tb.open("/admin?q=nobody")
+			check("admin list without a match")
+			tb.open(fmt.Sprintf("/admin/users/%d", u.ID))
+			check("admin account page")
+		}
 		tb.open("/dashboard")
 		tb.submit(".actions form[action='/signout']", "the sign-in page", onSignin)
 		check("sign-in page with the signed-out notice")

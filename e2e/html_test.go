@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -58,6 +59,21 @@ func collectDocuments(t *testing.T, app *App) []document {
 	guest := app.NewClient(t)
 	user := app.NewClient(t)
 	user.Signup("valerie", "valerie@example.com", testPassword)
+	// valerie is an admin, for the admin pages (§13).
+	admin, err := app.Store.UserByUsername(context.Background(), "valerie")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Store.SetAdmin(context.Background(), admin.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	adminPage := fmt.Sprintf("/admin/users/%d", admin.ID)
+	other := app.NewClient(t)
+	other.Signup("dora", "dora@example.com", testPassword)
+	dora, err := app.Store.UserByUsername(context.Background(), "dora")
+	if err != nil {
+		t.Fatal(err)
+	}
 	throttled := app.NewClient(t)
 	fill := func(pairs ...string) url.Values {
 		v := url.Values{}
@@ -103,6 +119,15 @@ func collectDocuments(t *testing.T, app *App) []document {
 		{"sessions", user, "GET", "/account/sessions", nil, true},
 		{"apps", user, "GET", "/account/apps", nil, true},
 		{"unknown app", user, "GET", "/oauth/authorize?client_id=nope&redirect_uri=https%3A%2F%2Fx.example%2Fcb", nil, true},
+		{"activity", user, "GET", "/account/activity", nil, true},
+		{"not-me errors", user, "POST", "/account/not-me", fill("current_password", "wrong password"), true},
+		{"admin list", user, "GET", "/admin", nil, true},
+		{"admin search", user, "GET", "/admin?q=val", nil, true},
+		{"admin search without a match", user, "GET", "/admin?q=nobody", nil, true},
+		{"admin account", user, "GET", adminPage, nil, true},
+		{"admin refused on oneself", user, "POST", adminPage + "/disable", fill(), true},
+		{"admin delete confirmation", user, "POST", fmt.Sprintf("/admin/users/%d/delete", dora.ID), fill(), true},
+		{"admin log", user, "GET", "/admin/log", nil, true},
 		{"security", user, "GET", "/account/security", nil, true},
 		{"authenticator setup with errors", user, "POST", "/account/totp/setup", fill("current_password", "wrong password"), true},
 		{"authenticator setup", user, "POST", "/account/totp/setup", fill("current_password", testPassword), true},
@@ -135,7 +160,7 @@ func collectDocuments(t *testing.T, app *App) []document {
 	var docs []document
 	for _, r := range reqs {
 		for _, htmx := range []bool{false, true} {
-			if r.method == "GET" && htmx && !strings.HasPrefix(r.path, "/sign") {
+			if r.method == "GET" && htmx && !strings.HasPrefix(r.path, "/sign") && !strings.HasPrefix(r.path, "/admin?") {
 				continue // only the form pages answer htmx GETs differently
 			}
 			var headers []string

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"image/png"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,6 +41,25 @@ func TestScreenshots(t *testing.T) {
 	app := startApp(t, apptest.Options{})
 	newAccount(t, app, "taken", "taken@example.com")
 	newAccount(t, app, "alice", "alice@example.com")
+	// Some history for the activity page, and accounts for the admin
+	// list (alice is an admin).
+	for _, ua := range []string{
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
+	} {
+		app.NewClient(t).Post("/signin", url.Values{"username": {"alice"}, "password": {"not her password"}}, "User-Agent", ua)
+		app.NewClient(t).Post("/signin", url.Values{"username": {"alice"}, "password": {testPassword}}, "User-Agent", ua)
+	}
+	for _, name := range []string{"bob", "carol", "dmitri", "erin"} {
+		newAccount(t, app, name, name+"@example.com")
+	}
+	alice, err := app.Store.UserByUsername(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Store.SetAdmin(context.Background(), alice.ID, true); err != nil {
+		t.Fatal(err)
+	}
 	for _, size := range sizes {
 		t.Run(size.name, func(t *testing.T) {
 			tb := newTab(t, app.URL, true)
@@ -89,6 +110,11 @@ func TestScreenshots(t *testing.T) {
 
 			signinInBrowser(tb, "alice", testPassword, true)
 			shot("dashboard")
+
+			tb.open("/account/activity")
+			shot("activity")
+			tb.open("/admin")
+			shot("admin")
 		})
 	}
 }

@@ -112,6 +112,8 @@ func (a *App) checkPasswordFor(c *gin.Context, v *validator, pw string, again fu
 		}
 		return true
 	}
+	// A password entered now counts for the admin actions' 15 minutes.
+	a.notePassword(c)
 	return false
 }
 
@@ -154,6 +156,7 @@ func (a *App) passwordSubmit(c *gin.Context) {
 		a.serverError(c, err)
 		return
 	}
+	a.record(c, user.ID, account.EventPasswordChanged, "")
 	a.setNotice(c, noticePasswordChanged)
 	a.redirect(c, "/account")
 }
@@ -237,6 +240,7 @@ func (a *App) revokeSubmit(c *gin.Context) {
 			return
 		}
 		a.log.Info("signed out everywhere else", "user_id", user.ID, "sessions_ended", n)
+		a.record(c, user.ID, account.EventSessionEnded, account.SessionsOthers)
 		a.setNotice(c, noticeOthersEnded)
 		a.redirect(c, "/account/sessions")
 		return
@@ -261,6 +265,7 @@ func (a *App) revokeSubmit(c *gin.Context) {
 		return
 	}
 	a.log.Info("session revoked", "user_id", user.ID, "session_id", id)
+	a.record(c, user.ID, account.EventSessionEnded, "")
 	a.setNotice(c, noticeSessionEnded)
 	a.redirect(c, "/account/sessions")
 }

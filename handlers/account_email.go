@@ -5,6 +5,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
+
+	"gatehouse/account"
 )
 
 // emailChangeForm is the change-email form of the account page.
@@ -47,6 +49,7 @@ func (a *App) emailSubmit(c *gin.Context) {
 		return
 	}
 	a.sendEmailChange(user, email)
+	a.record(c, user.ID, account.EventEmailChangeRequested, "")
 	a.log.Info("email change requested", "user_id", user.ID)
 	a.setNotice(c, "We sent a confirmation link to "+email+".")
 	a.redirect(c, "/account")

@@ -16,6 +16,7 @@ type meResponse struct {
 	CreatedAt        string   `json:"created_at"`
 	SessionExpiresAt string   `json:"session_expires_at"`
 	Groups           []string `json:"groups"` // never null: [] for none (product.md §11)
+	Admin            bool     `json:"admin"`
 }
 
 func (a *App) apiMe(c *gin.Context) {
@@ -27,6 +28,7 @@ func (a *App) apiMe(c *gin.Context) {
 		CreatedAt:        u.CreatedAt.UTC().Format(time.RFC3339),
 		SessionExpiresAt: a.sessionExpiry(c).Format(time.RFC3339),
 		Groups:           append([]string{}, u.Groups...),
+		Admin:            u.Admin,
 	})
 }
 

@@ -47,6 +47,11 @@ type Store interface {
 	UseEmailToken(ctx context.Context, token string, now time.Time) (*db.LinkToken, error)
 	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int64, error)
 	DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error)
+	// The activity and admin pages (product.md §13).
+	UserEvents(ctx context.Context, userID int64, since time.Time, limit, offset int) ([]db.Event, error)
+	SearchUsers(ctx context.Context, q, signedInKind string, limit, offset int) ([]db.UserListing, error)
+	AddAdminLog(ctx context.Context, e db.AdminLogEntry) error
+	AdminLog(ctx context.Context, limit, offset int) ([]db.AdminLogEntry, error)
 	MarkSecondFactor(ctx context.Context, sessionID int64) error
 	account.OneTime
 	DeleteExpiredOneTime(ctx context.Context, now time.Time) (int64, error)
@@ -314,7 +319,7 @@ type headKey struct{}
 // isHead reports whether the request was a HEAD answered as a GET.
 func isHead(r *http.Request) bool { return r.Context().Value(headKey{}) != nil }
 
-// RunCleanup removes expired sessions every interval until ctx ends.
+// RunCleanup runs Cleanup every interval until ctx ends.
 func (a *App) RunCleanup(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -323,30 +328,40 @@ func (a *App) RunCleanup(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := a.store.DeleteExpiredSessions(ctx, time.Now(), a.cfg.SessionIdle)
-			if err != nil {
-				a.log.Error("session cleanup", "err", err)
-			} else if n > 0 {
-				a.log.Info("session cleanup", "ended", n)
-			}
-			// Used and expired link tokens stay a week, so a late click is
-			// told "expired" or "already used" instead of "not valid".
-			if _, err := a.store.DeleteExpiredTokens(ctx, time.Now().Add(-7*24*time.Hour)); err != nil {
-				a.log.Error("link token cleanup", "err", err)
-			}
-			// Authorization requests and tokens past their lifetime.
-			if _, err := a.store.DeleteExpiredOIDC(ctx, a.cfg.Now()); err != nil {
-				a.log.Error("oidc cleanup", "err", err)
-			}
-			if _, err := a.store.DeleteExpiredOneTime(ctx, time.Now()); err != nil {
-				a.log.Error("one-time cleanup", "err", err)
-			}
-			// Throttle events past every window count for nothing.
-			if c, ok := a.backend.Throttle.(eventCleaner); ok {
-				if _, err := c.DeleteEventsBefore(ctx, a.cfg.Now().Add(-account.LongestWindow).UnixNano()); err != nil {
-					a.log.Error("throttle cleanup", "err", err)
-				}
-			}
+			a.Cleanup(ctx)
 		}
+	}
+}
+
+// Cleanup removes what has outlived its use: expired sessions, old link
+// tokens, throttle events past every window, and security events past
+// their 90 days (product.md §13). Errors are logged.
+func (a *App) Cleanup(ctx context.Context) {
+	n, err := a.store.DeleteExpiredSessions(ctx, time.Now(), a.cfg.SessionIdle)
+	if err != nil {
+		a.log.Error("session cleanup", "err", err)
+	} else if n > 0 {
+		a.log.Info("session cleanup", "ended", n)
+	}
+	// Used and expired link tokens stay a week, so a late click is
+	// told "expired" or "already used" instead of "not valid".
+	if _, err := a.store.DeleteExpiredTokens(ctx, time.Now().Add(-7*24*time.Hour)); err != nil {
+		a.log.Error("link token cleanup", "err", err)
+	}
+	// Authorization requests and tokens past their lifetime.
+	if _, err := a.store.DeleteExpiredOIDC(ctx, a.cfg.Now()); err != nil {
+		a.log.Error("oidc cleanup", "err", err)
+	}
+	if _, err := a.store.DeleteExpiredOneTime(ctx, time.Now()); err != nil {
+		a.log.Error("one-time cleanup", "err", err)
+	}
+	// Throttle events past every window count for nothing.
+	if c, ok := a.backend.Throttle.(eventCleaner); ok {
+		if _, err := c.DeleteEventsBefore(ctx, a.cfg.Now().Add(-account.LongestWindow).UnixNano()); err != nil {
+			a.log.Error("throttle cleanup", "err", err)
+		}
+	}
+	if _, err := a.accounts.DeleteOldEvents(ctx); err != nil {
+		a.log.Error("security event cleanup", "err", err)
 	}
 }

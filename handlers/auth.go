@@ -62,7 +62,7 @@ func (a *App) signupSubmit(c *gin.Context) {
 	}
 	a.sendVerification(user)
 	// The password was just set: the new account is its own proof.
-	err = a.signIn(c, &account.Proof{User: user, Method: account.MethodPassword}, false)
+	err = a.signIn(c, &account.Proof{User: user, Method: account.MethodPassword, NewAccount: true}, false)
 	a.countSignUp(err)
 	if err != nil {
 		a.serverError(c, err)
@@ -158,6 +158,9 @@ func (a *App) signinSubmit(c *gin.Context) {
 		return
 	}
 	proof, err := a.accounts.SignInWithPassword(c.Request.Context(), f.Username, f.Password, c.ClientIP())
+	if id := account.FailedUser(err); id != 0 {
+		a.record(c, id, account.EventSignInFailed, "wrong_password")
+	}
 	if err == nil {
 		err = a.signIn(c, proof, f.Remember == "on")
 	}

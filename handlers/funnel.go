@@ -67,6 +67,9 @@ func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error 
 	}
 	a.sessions.Put(ctx, sessionIDKey, sid)
 	a.log.Info("signed in", "user_id", proof.User.ID, "method", string(proof.Method), "ip", c.ClientIP())
+	a.notePasswordOf(c, proof.Method)
+	// Before the sign-in is recorded: it compares with the earlier ones.
+	a.mailNewDevice(c, proof)
 	a.record(c, proof.User.ID, account.EventSignedIn, string(proof.Method))
 	return nil
 }

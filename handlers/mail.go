@@ -7,8 +7,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
+	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/mail"
+	"gatehouse/useragent"
 	"gatehouse/views"
 )
 
@@ -115,7 +119,9 @@ func (a *App) sendVerification(user *db.User) {
 
 // sendReset mails a reset link to the account with that address, if there
 // is one, in the background: the request does the same work either way.
-func (a *App) sendReset(email string) {
+// When it goes out, the event requested (its kind, address and browser;
+// no kind for none) is recorded in the account's activity.
+func (a *App) sendReset(email string, requested db.Event) {
 	a.background(views.MailReset, func(ctx context.Context) error {
 		user, err := a.store.UserByEmail(ctx, email)
 		if errors.Is(err, db.ErrNotFound) {
@@ -129,6 +135,10 @@ func (a *App) sendReset(email string) {
 		token, err := a.store.CreateLinkToken(ctx, user.ID, db.TokenReset, "", now, now.Add(resetLinkTTL))
 		if err != nil {
 			return err
+		}
+		if requested.Kind != "" {
+			requested.UserID = user.ID
+			a.accounts.Record(ctx, requested)
 		}
 		return a.sendMail(ctx, views.MailReset, user.ID, views.MailData{
 			Username: user.Username, Email: user.Email,
@@ -159,5 +169,41 @@ func (a *App) sendEmailChange(user *db.User, newEmail string) {
 			Link: forgot.String(),
 		})
 		return errors.Join(err, nerr)
+	})
+}
+
+// pageURL is an absolute URL of a page under the base URL.
+func (a *App) pageURL(path string) string {
+	u := *a.cfg.BaseURL
+	u.Path = path
+	return u.String()
+}
+
+// mailNewDevice sends the new-device mail of product.md §13 when this
+// sign-in comes from a browser (name and system) the account has not
+// signed in from in 90 days: never for the sign-in that comes with
+// sign-up, and at most one an hour per account, a cap in the throttle's
+// store so that every instance shares it.
+func (a *App) mailNewDevice(c *gin.Context, proof *account.Proof) {
+	if proof.NewAccount {
+		return
+	}
+	ctx := c.Request.Context()
+	ua := truncateUserAgent(c.Request.UserAgent())
+	isNew, err := a.accounts.NewBrowser(ctx, proof.User.ID, ua)
+	if err != nil {
+		a.log.Error("new-device check", "user_id", proof.User.ID, "err", err)
+		return
+	}
+	if !isNew || !a.accounts.TakeNewDeviceMail(ctx, proof.User.ID) {
+		return
+	}
+	user, browser, ip, at := proof.User, useragent.Describe(ua), c.ClientIP(), a.cfg.Now()
+	a.background(views.MailNewDevice, func(ctx context.Context) error {
+		return a.sendMail(ctx, views.MailNewDevice, user.ID, views.MailData{
+			Username: user.Username, Email: user.Email,
+			When: at.UTC().Format("2 January 2006 at 15:04 UTC"), Browser: browser, Address: ip,
+			Link: a.pageURL("/account/activity"), ForgotLink: a.pageURL("/forgot"),
+		})
 	})
 }

@@ -231,6 +231,13 @@ func (a *App) loadUser(c *gin.Context) {
 		c.Abort()
 		return
 	}
+	// Disabling ends every session of the account; one that a sign-in
+	// checked meanwhile started after that ends at its first request.
+	if user.Disabled() {
+		a.endSession(c, user.ID)
+		c.Next()
+		return
+	}
 	now := time.Now()
 	if now.Sub(sess.LastSeenAt) >= a.cfg.SessionIdle {
 		a.endSession(c, user.ID)
@@ -335,5 +342,6 @@ func viewAccount(u *db.User) *views.Account {
 		Email:         u.Email,
 		EmailVerified: u.EmailVerified(),
 		CreatedAt:     u.CreatedAt,
+		Admin:         u.Admin,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gin-gonic/gin/binding"
 
+	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/rules"
 	"gatehouse/views"
@@ -53,7 +54,7 @@ func (a *App) forgotSubmit(c *gin.Context) {
 		return
 	}
 	if a.accounts.TakeResetMail(c.Request.Context(), email, c.ClientIP()) {
-		a.sendReset(email)
+		a.sendReset(email, a.requestEvent(c, account.EventResetRequested))
 	}
 	d := a.data(c, "Forgot your password?")
 	d.Link.Sent = true
@@ -107,6 +108,7 @@ func (a *App) resetSubmit(c *gin.Context) {
 		}
 		return
 	}
+	a.record(c, userID, account.EventPasswordReset, "")
 	if cur := currentUser(c); cur != nil && cur.ID == userID {
 		// This browser's session was among those ended: drop it here too,
 		// so the notice below travels under a fresh token.

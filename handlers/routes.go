@@ -79,6 +79,16 @@ func (a *App) routes() (*gin.Engine, error) {
 	private.POST("/account/delete", a.deleteSubmit)
 	private.GET("/account/sessions", a.sessionsPage)
 	private.POST("/account/sessions/revoke", a.revokeSubmit)
+	private.GET("/account/activity", a.activityPage)
+	private.POST("/account/not-me", a.notMeSubmit)
+
+	// Admin pages (product.md §13): signed-out visitors go to sign-in,
+	// signed-in non-admins get 404. Every action is a POST form.
+	admin := r.Group("/admin", a.requireUser, a.requireAdmin)
+	admin.GET("", a.adminList)
+	admin.GET("/users/:id", a.adminUserPage)
+	admin.POST("/users/:id/:action", a.adminAction)
+	admin.GET("/log", a.adminLogPage)
 	private.GET("/account/security", a.securityPage)
 	private.POST("/account/totp/setup", a.totpSetup)
 	private.POST("/account/totp/enable", a.totpEnable)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"gatehouse/account"
 	"gatehouse/db"
 )
 
@@ -34,6 +35,7 @@ const noticeSignedOut = "You have signed out."
 // signOut ends user's current session and leaves the sign-out notice,
 // which a fresh visitor session carries under a new token.
 func (a *App) signOut(c *gin.Context, user *db.User) {
+	a.record(c, user.ID, account.EventSignedOut, "")
 	a.endSession(c, user.ID)
 	a.log.Info("signed out", "user_id", user.ID)
 	a.setNotice(c, noticeSignedOut)

@@ -237,7 +237,7 @@ func TestAPIMe(t *testing.T) {
 		t.Fatal(err)
 	}
 	// groups: product.md §11, an empty list (never null) for none.
-	want := []string{"id", "username", "email", "created_at", "session_expires_at", "groups"}
+	want := []string{"id", "username", "email", "created_at", "session_expires_at", "groups", "admin"}
 	if g, ok := me["groups"].([]any); !ok || len(g) != 0 {
 		t.Errorf("groups %v, want []", me["groups"])
 	}

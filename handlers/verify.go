@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"gatehouse/account"
 	"gatehouse/db"
 	"gatehouse/views"
 )
@@ -60,6 +61,7 @@ func (a *App) verifyEmail(c *gin.Context) {
 	}
 	if t.Kind == db.TokenEmailChange {
 		a.log.Info("email changed", "user_id", t.UserID)
+		a.record(c, t.UserID, account.EventEmailChanged, "")
 		a.setNotice(c, noticeEmailChanged)
 	} else {
 		a.log.Info("email verified", "user_id", t.UserID)

@@ -36,7 +36,7 @@ func (s *Store) Import(ctx context.Context, tables []ImportTable) error {
 			return fmt.Errorf("postgres: import %s: %w", t.Name, err)
 		}
 	}
-	for _, table := range []string{"users", "user_sessions", "link_tokens", "security_events", "passkeys"} {
+	for _, table := range []string{"users", "user_sessions", "link_tokens", "security_events", "passkeys", "admin_log"} {
 		_, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('`+table+`', 'id'), coalesce(max(id), 0) + 1, false) FROM `+table)
 		if err != nil {
 			return fmt.Errorf("postgres: import: move the ids of %s: %w", table, err)

@@ -19,9 +19,10 @@ const (
 	MailReset             = "reset"
 	MailEmailChange       = "email_change"
 	MailEmailChangeNotice = "email_change_notice"
+	MailNewDevice         = "new_device" // a sign-in from a browser not seen lately (§13)
 )
 
-var mailNames = []string{MailVerify, MailReset, MailEmailChange, MailEmailChangeNotice}
+var mailNames = []string{MailVerify, MailReset, MailEmailChange, MailEmailChangeNotice, MailNewDevice}
 
 // MailData is everything a mail template can show.
 type MailData struct {
@@ -31,6 +32,12 @@ type MailData struct {
 	Link     string // the one action link; the same in both parts
 	SiteURL  string // the base URL, for "you have an account at …"
 	Valid    string // how long the link works, "24 hours"
+	// A new-device mail: when (UTC), which browser, from where, and the
+	// page to reset the password besides Link (the activity page).
+	When       string
+	Browser    string
+	Address    string
+	ForgotLink string
 }
 
 // Mails holds the parsed mail templates: text/template for the subject and

@@ -58,6 +58,7 @@ type Data struct {
 	Account *Account // the signed-in user; nil when signed out
 	Notice  string   // a one-time notice carried over a redirect
 	Private bool     // shows account data: kept out of htmx's history cache
+	Wide    bool     // a page of tables (activity, admin): a wider column
 	// Passkeys is false when the server cannot offer passkeys (its base
 	// URL's host is an IP address): no passkey control is shown.
 	Passkeys bool
@@ -77,6 +78,9 @@ type Data struct {
 	App AppInfo
 	// Apps lists the apps the account has allowed (the apps page).
 	Apps []AppRow
+	// Activity and Admin fill the pages of product.md §13 (security.go).
+	Activity ActivityInfo
+	Admin    AdminInfo
 	// Security fills the second-factor pages.
 	Security SecurityInfo
 	// TwoStep fills the second step of a sign-in.
@@ -156,6 +160,7 @@ type Account struct {
 	Email         string
 	EmailVerified bool
 	CreatedAt     time.Time
+	Admin         bool // may open the admin pages (product.md §13)
 }
 
 // SessionInfo tells the user when their session ends.
@@ -258,6 +263,8 @@ func New(assetURL func(string) string) (*Views, error) {
 		"date": func(t time.Time) string {
 			return t.UTC().Format("2 January 2006 at 15:04 UTC")
 		},
+		"action":   actionButton,
+		"day":      func(t time.Time) string { return t.UTC().Format("2 Jan 2006") },
 		"rfc3339":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"duration": humanDuration,
 	}

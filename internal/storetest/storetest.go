@@ -51,6 +51,12 @@ type Store interface {
 	MarkSecondFactor(ctx context.Context, sessionID int64) error
 	DeleteExpiredOneTime(ctx context.Context, now time.Time) (int64, error)
 
+	// The admin pages (product.md §13).
+	AddAdminLog(ctx context.Context, e db.AdminLogEntry) error
+	AdminLog(ctx context.Context, limit, offset int) ([]db.AdminLogEntry, error)
+	UserEvents(ctx context.Context, userID int64, since time.Time, limit, offset int) ([]db.Event, error)
+	SearchUsers(ctx context.Context, q, signedInKind string, limit, offset int) ([]db.UserListing, error)
+
 	// The admin commands' look-ups (user.go).
 	ListUsers(ctx context.Context) ([]*db.User, error)
 	UserByUsername(ctx context.Context, username string) (*db.User, error)
@@ -125,6 +131,12 @@ var tests = []test{
 	{"OIDCGrants", testOIDCGrants},
 	// Groups (groups.go).
 	{"SetGroups", testSetGroups},
+	// The admin role, disabled accounts and the admin log (admin.go).
+	{"AdminRole", testAdminRole},
+	{"SetDisabled", testSetDisabled},
+	{"AdminLog", testAdminLog},
+	{"UserEvents", testUserEvents},
+	{"SearchUsers", testSearchUsers},
 }
 
 // Run runs every behaviour test as a parallel subtest of t, each on a
