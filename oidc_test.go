@@ -534,9 +534,11 @@ func testOIDCProvider(t *testing.T, backend string) {
 	}
 	s.exec(t, `UPDATE users SET disabled_at = 1 WHERE username = 'alice'`)
 	ans = alice.do("GET", r.authURL(newAuthorization()), nil)
-	if ans = alice.do("GET", abs(s.base, ans.location), nil); ans.status != http.StatusForbidden ||
-		!strings.Contains(ans.body, "This account is disabled.") || ans.location != "" {
-		t.Errorf("consent page for a disabled account: %d %q", ans.status, ans.location)
+	// Disabling ends the account's sessions (§13): the consent page sends
+	// the browser to sign in, where the right password gets 403.
+	if ans = alice.do("GET", abs(s.base, ans.location), nil); ans.status != http.StatusSeeOther ||
+		!strings.HasPrefix(ans.location, "/signin?next=") {
+		t.Errorf("consent page for a disabled account: %d %q, want 303 to sign-in", ans.status, ans.location)
 	}
 	if _, err := r.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
 		t.Error("userinfo answers for a disabled account")

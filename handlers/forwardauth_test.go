@@ -303,9 +303,11 @@ func TestSpec11ForwardAuthSecondFactorAndDisabled(t *testing.T) {
 		t.Fatalf("session that passed a second factor: %d %q", r.StatusCode, r.Header.Get("Remote-User"))
 	}
 	exec(`UPDATE users SET disabled_at = 1700000000`)
+	// A disabled account's sessions end (§13): the next check finds the
+	// browser signed out, and no identity reaches the app.
 	for _, u := range []string{grafana, "https://wiki.gatehouse.test/api/x"} {
-		if r := fa(in, "GET", u); r.StatusCode != 403 || r.Header.Get("Remote-User") != "" {
-			t.Errorf("disabled account on %s: %d Remote-User %q", u, r.StatusCode, r.Header.Get("Remote-User"))
+		if r := fa(in, "GET", u); r.StatusCode != 401 || r.Header.Get("Remote-User") != "" {
+			t.Errorf("disabled account on %s: %d Remote-User %q, want 401 and none", u, r.StatusCode, r.Header.Get("Remote-User"))
 		}
 	}
 	// A bypass host lets it through as anyone else, with no identity.
@@ -313,9 +315,10 @@ func TestSpec11ForwardAuthSecondFactorAndDisabled(t *testing.T) {
 	if _, ok := r.Header["Remote-User"]; r.StatusCode != 200 || ok {
 		t.Errorf("disabled account on a bypass host: %d, Remote-User present %v", r.StatusCode, ok)
 	}
+	// Enabling does not bring the ended session back.
 	exec(`UPDATE users SET disabled_at = NULL`)
-	if r := fa(in, "GET", grafana); r.StatusCode != 200 {
-		t.Errorf("enabled again: %d", r.StatusCode)
+	if r := fa(in, "GET", grafana); r.StatusCode != 401 {
+		t.Errorf("enabled again, old session: %d, want 401", r.StatusCode)
 	}
 }
 

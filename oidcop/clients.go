@@ -76,12 +76,13 @@ func AddClient(ctx context.Context, s ClientStore, n NewClient, now time.Time) (
 			uris = append(uris, u)
 		}
 	}
-	id, err := randomString(16)
-	if err != nil {
-		return nil, "", err
-	}
+	// base32 (A–Z, 2–7), 130 random bits: a client_id is typed into apps'
+	// settings and given to `gatehouse client delete`, where base64url's
+	// leading "-" would read as a flag.
+	id := rand.Text()
 	c := db.OIDCClient{ID: id, Name: name, RedirectURIs: uris, Public: n.Public, Trusted: n.Trusted, CreatedAt: now}
 	var secret string
+	var err error
 	if !n.Public {
 		if secret, err = randomString(32); err != nil {
 			return nil, "", err
