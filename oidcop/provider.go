@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if cfg.Usable == nil {
 		cfg.Usable = func(*db.User) error { return nil }
 	}
-	key, err := loadSigningKey(ctx, cfg.Store, cfg.Key)
+	key, err := loadSigningKey(ctx, cfg.Store, cfg.Key, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -233,32 +233,59 @@ func (p *Provider) Refuse(ctx context.Context, r *AuthRequest, e *oidc.Error) (s
 }
 
 // loadSigningKey returns the RS256 key, making and storing it the first
-// time. The stored form is the PKCS #8 key sealed under the server key.
-func loadSigningKey(ctx context.Context, s Store, k Sealer) (*signingKey, error) {
-	aad := []byte(settingSigningKey)
+// time. The stored form is the PKCS #8 key sealed under the server key. A
+// stored key is opened now, so a key that does not open stops the start;
+// a new one is made in the background (keyFuture).
+func loadSigningKey(ctx context.Context, s Store, k Sealer, log *slog.Logger) (*keyFuture, error) {
+	f := &keyFuture{done: make(chan struct{})}
 	sealed, err := s.Setting(ctx, settingSigningKey)
-	if errors.Is(err, db.ErrNotFound) {
-		key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err == nil {
+		f.key, err = openSigningKey(sealed, k)
+		close(f.done)
 		if err != nil {
 			return nil, err
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return nil, err
-		}
-		mine, err := k.Seal(der, aad)
-		if err != nil {
-			return nil, err
-		}
-		// Another instance may have stored its key first: use whichever
-		// is stored.
-		sealed, err = s.PutSettingIfAbsent(ctx, settingSigningKey, mine)
-		if err != nil {
-			return nil, fmt.Errorf("store the signing key: %w", err)
-		}
-	} else if err != nil {
+		return f, nil
+	}
+	if !errors.Is(err, db.ErrNotFound) {
 		return nil, fmt.Errorf("read the signing key: %w", err)
 	}
+	go func() {
+		defer close(f.done)
+		// Not the start's context: the start returns before this ends.
+		f.key, f.err = makeSigningKey(context.Background(), s, k)
+		if f.err != nil {
+			log.Error("make the OpenID Connect signing key", "err", f.err)
+		}
+	}()
+	return f, nil
+}
+
+// makeSigningKey makes a new key and stores it, unless another instance
+// stored one first: then that one is used.
+func makeSigningKey(ctx context.Context, s Store, k Sealer) (*signingKey, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	mine, err := k.Seal(der, []byte(settingSigningKey))
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := s.PutSettingIfAbsent(ctx, settingSigningKey, mine)
+	if err != nil {
+		return nil, fmt.Errorf("store the signing key: %w", err)
+	}
+	return openSigningKey(sealed, k)
+}
+
+// openSigningKey opens a stored key.
+func openSigningKey(sealed []byte, k Sealer) (*signingKey, error) {
+	aad := []byte(settingSigningKey)
 	der, err := k.Open(sealed, aad)
 	if err != nil {
 		return nil, fmt.Errorf("the OpenID Connect signing key does not open with this secret key file: %w", err)

@@ -97,7 +97,26 @@ func (r *refreshRequest) SetCurrentScopes(scopes []string) { r.scopes = scopes }
 // storage implements op.Storage over Gatehouse's store.
 type storage struct {
 	cfg Config
-	key *signingKey
+	key *keyFuture
+}
+
+// keyFuture is the signing key, ready at once when it was stored before,
+// or once the first start has made it: generating an RSA key takes 10 to
+// 150 ms, which the first start does not wait for (product.md §9: cold
+// start under 100 ms); the endpoints that sign or publish wait instead.
+type keyFuture struct {
+	done chan struct{}
+	key  *signingKey
+	err  error
+}
+
+func (f *keyFuture) get(ctx context.Context) (*signingKey, error) {
+	select {
+	case <-f.done:
+		return f.key, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 var (
@@ -357,14 +376,18 @@ func (s *storage) GetRefreshTokenInfo(ctx context.Context, clientID, token strin
 	return Subject(t.UserID), token, nil
 }
 
-func (s *storage) SigningKey(context.Context) (op.SigningKey, error) { return s.key, nil }
+func (s *storage) SigningKey(ctx context.Context) (op.SigningKey, error) { return s.key.get(ctx) }
 
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
 	return []jose.SignatureAlgorithm{jose.RS256}, nil
 }
 
-func (s *storage) KeySet(context.Context) ([]op.Key, error) {
-	return []op.Key{publicKey{s.key}}, nil
+func (s *storage) KeySet(ctx context.Context) ([]op.Key, error) {
+	k, err := s.key.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return []op.Key{publicKey{k}}, nil
 }
 
 func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
