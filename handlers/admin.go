@@ -182,6 +182,12 @@ func (a *App) adminUserPage(c *gin.Context) {
 // showAdminUser renders an account's admin page, with an error for the
 // whole page when an action was refused.
 func (a *App) showAdminUser(c *gin.Context, status int, target *db.User, problem string) {
+	a.showAdminUserForm(c, status, target, problem, views.Form{})
+}
+
+// showAdminUserForm renders an account's admin page with a form of it
+// (the groups) shown as posted, with its errors.
+func (a *App) showAdminUserForm(c *gin.Context, status int, target *db.User, problem string, form views.Form) {
 	ctx := c.Request.Context()
 	now := a.cfg.Now()
 	sessions, err := a.store.UserSessions(ctx, target.ID, now, a.cfg.SessionIdle)
@@ -203,6 +209,10 @@ func (a *App) showAdminUser(c *gin.Context, status int, target *db.User, problem
 	}
 	d.Admin.Self = target.ID == currentUser(c).ID
 	d.Admin.Error = problem
+	if form.ID == "" { // the groups form shows the groups as they are
+		form = views.Form{ID: formGroups, Values: map[string]string{"groups": strings.Join(target.Groups, ", ")}}
+	}
+	d.Form = form
 	for _, s := range sessions {
 		d.Admin.Sessions = append(d.Admin.Sessions, views.SessionRow{
 			ID: s.ID, StartedAt: s.CreatedAt, LastSeen: s.LastSeenAt, IP: s.IP,
@@ -259,6 +269,7 @@ func (a *App) adminLogPage(c *gin.Context) {
 type adminActionForm struct {
 	CurrentPassword string `form:"current_password"`
 	Confirm         string `form:"confirm"`
+	Groups          string `form:"groups"` // "Set groups": comma-separated
 }
 
 // adminActionDef is one action of the account page, as data: the words
@@ -305,6 +316,18 @@ var adminActions = map[string]adminActionDef{
 	"remove-admin": {"remove the admin role", "removed admin", true, func(a *App, c *gin.Context, u *db.User) (string, error) {
 		return "The account is no longer an admin.", a.accounts.SetAdmin(c.Request.Context(), u.ID, false)
 	}},
+	"groups": {"set the groups", "set groups", false, func(a *App, c *gin.Context, u *db.User) (string, error) {
+		groups := splitGroups(c.PostForm("groups"))
+		// SetGroups records the change, with the names, in the account's
+		// activity itself.
+		if err := a.accounts.SetGroups(c.Request.Context(), u, groups, currentUser(c).ID); err != nil {
+			return "", err
+		}
+		if len(groups) == 0 {
+			return "The account's groups were cleared.", nil
+		}
+		return "The account's groups are " + strings.Join(groups, ", ") + " now.", nil
+	}},
 	"delete": {"delete the account", "deleted the account", true, func(a *App, c *gin.Context, u *db.User) (string, error) {
 		return "The account " + u.Username + " was deleted.", a.accounts.Delete(c.Request.Context(), u)
 	}},
@@ -348,6 +371,14 @@ func (a *App) adminAction(c *gin.Context) {
 		return
 	}
 	notice, err := def.do(a, c, target)
+	if v := problemsOf(err); !v.valid() {
+		// A bad group name: the account's page again, the message next to
+		// the field, nothing changed.
+		form := v.form(map[string]string{"groups": f.Groups}, "")
+		form.ID = formGroups
+		a.showAdminUserForm(c, http.StatusUnprocessableEntity, target, "", form)
+		return
+	}
 	if errors.Is(err, db.ErrNotFound) {
 		a.notFound(c)
 		return
@@ -356,7 +387,7 @@ func (a *App) adminAction(c *gin.Context) {
 		a.serverError(c, err)
 		return
 	}
-	a.recordAdminAction(c, target, def.logAs, "")
+	a.recordAdminAction(c, target, def.logAs, adminDetail(c))
 	a.setNotice(c, notice)
 	if c.Param("action") == "delete" {
 		a.redirect(c, "/admin")
@@ -375,6 +406,9 @@ func (a *App) confirmIdentity(c *gin.Context, def adminActionDef, f adminActionF
 	d.Admin.Action = views.AdminAction{URL: c.Request.URL.Path, Label: def.label}
 	if f.Confirm != "" {
 		d.Admin.Action.Fields = []views.HiddenField{{Name: "confirm", Value: f.Confirm}}
+	}
+	if c.Request.PostForm.Has("groups") {
+		d.Admin.Action.Fields = append(d.Admin.Action.Fields, views.HiddenField{Name: "groups", Value: f.Groups})
 	}
 	if f.CurrentPassword == "" {
 		var v validator
@@ -429,10 +463,39 @@ func (a *App) recordAdminAction(c *gin.Context, target *db.User, what, detail st
 	}
 	a.log.Info("admin action", "admin_id", me.ID, "user_id", target.ID, "action", what)
 	// A deleted account's activity went with it; the admin log keeps it.
-	if !deleted {
+	// SetGroups recorded the groups in the activity already.
+	if !deleted && c.Param("action") != "groups" {
 		a.accounts.Record(ctx, db.Event{
 			UserID: target.ID, ActorID: me.ID, Kind: account.EventAdminAction, Detail: what,
 			IP: c.ClientIP(), UserAgent: truncateUserAgent(c.Request.UserAgent()),
 		})
 	}
+}
+
+// formGroups is the "Set groups" form of an account's admin page.
+const formGroups = "groups"
+
+// splitGroups reads the groups as typed: comma-separated, spaces around
+// names ignored, empty entries dropped (an empty list clears them), as
+// `gatehouse user groups` reads them.
+func splitGroups(typed string) []string {
+	var groups []string
+	for _, g := range strings.Split(typed, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			groups = append(groups, g)
+		}
+	}
+	return groups
+}
+
+// adminDetail is what the admin log adds to an action's words: the groups
+// set; nothing for the others.
+func adminDetail(c *gin.Context) string {
+	if c.Param("action") != "groups" {
+		return ""
+	}
+	if groups := splitGroups(c.PostForm("groups")); len(groups) > 0 {
+		return strings.Join(groups, ", ")
+	}
+	return "none"
 }
