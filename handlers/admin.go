@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -360,7 +362,7 @@ func (a *App) adminAction(c *gin.Context) {
 		return
 	}
 	if !a.passwordFresh(c) {
-		if a.confirmIdentity(c, def, f) {
+		if a.confirmIdentity(c, def.label, f.CurrentPassword) {
 			return
 		}
 	}
@@ -399,18 +401,23 @@ func (a *App) adminAction(c *gin.Context) {
 // confirmIdentity asks a stale session for its password before an admin
 // action: with no password posted it shows the "confirm it's you" page
 // (403: the action was not done), with a wrong one the page again (422),
-// past the per-session limit 429. A right one is noted, and the action
-// goes on. It reports whether it answered; the caller then stops.
-func (a *App) confirmIdentity(c *gin.Context, def adminActionDef, f adminActionForm) (answered bool) {
+// past the per-session limit 429. The page posts the action again with
+// every field it was posted with (the delete confirmation, the groups, a
+// new app's details). A right password is noted, and the action goes on.
+// It reports whether it answered; the caller then stops.
+func (a *App) confirmIdentity(c *gin.Context, label, currentPassword string) (answered bool) {
 	d := a.data(c, "Confirm it's you")
-	d.Admin.Action = views.AdminAction{URL: c.Request.URL.Path, Label: def.label}
-	if f.Confirm != "" {
-		d.Admin.Action.Fields = []views.HiddenField{{Name: "confirm", Value: f.Confirm}}
+	d.Admin.Action = views.AdminAction{URL: c.Request.URL.Path, Label: label}
+	names := slices.Sorted(maps.Keys(c.Request.PostForm))
+	for _, name := range names {
+		if name == "current_password" {
+			continue
+		}
+		for _, v := range c.Request.PostForm[name] {
+			d.Admin.Action.Fields = append(d.Admin.Action.Fields, views.HiddenField{Name: name, Value: v})
+		}
 	}
-	if c.Request.PostForm.Has("groups") {
-		d.Admin.Action.Fields = append(d.Admin.Action.Fields, views.HiddenField{Name: "groups", Value: f.Groups})
-	}
-	if f.CurrentPassword == "" {
+	if currentPassword == "" {
 		var v validator
 		status := http.StatusForbidden
 		if c.Request.PostForm.Has("current_password") {
@@ -422,7 +429,7 @@ func (a *App) confirmIdentity(c *gin.Context, def adminActionDef, f adminActionF
 		a.render(c, status, views.PageAdminConfirm, d)
 		return true
 	}
-	err := a.accounts.CheckCurrentPassword(c.Request.Context(), currentUser(c), currentSession(c).ID, f.CurrentPassword)
+	err := a.accounts.CheckCurrentPassword(c.Request.Context(), currentUser(c), currentSession(c).ID, currentPassword)
 	if err == nil {
 		a.notePassword(c)
 		return false
