@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -140,7 +141,7 @@ func (a *App) adminDeleteClient(c *gin.Context) {
 // account is its target, so the app's name and client_id are its detail.
 func (a *App) recordClientAction(c *gin.Context, what string, cl *db.OIDCClient) {
 	me := currentUser(c)
-	err := a.store.AddAdminLog(c.Request.Context(), db.AdminLogEntry{
+	err := a.store.AddAdminLog(context.WithoutCancel(c.Request.Context()), db.AdminLogEntry{
 		At: a.cfg.Now(), ActorID: me.ID, ActorName: me.Username,
 		Action: what, Detail: cl.Name + " (" + cl.ID + ")", IP: c.ClientIP(),
 	})
