@@ -804,3 +804,73 @@ func TestOIDCSecondFactorRequired(t *testing.T) {
 		t.Errorf("amr %v, want [pwd otp mfa]", claims.AMR)
 	}
 }
+
+// TestAppAccessEndsOnDisableAndNotMe: disabling an account (the
+// `gatehouse user disable` command, the same account rule as the admin
+// page) and "This wasn't me" end every app's access (product.md §13): the
+// app's access and refresh tokens stop working, and stay dead when the
+// account is enabled again, so it is the grant that is gone.
+func TestAppAccessEndsOnDisableAndNotMe(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { testAppAccessEnds(t, backend) })
+	}
+}
+
+func testAppAccessEnds(t *testing.T, backend string) {
+	ctx := context.Background()
+	s := startOIDC(t, backend)
+	signup(t, s.base, "alice")
+	id, secret := s.clientAdd(t, "Grafana", "-redirect-uri", rpRedirect)
+	r := newRP(t, s.base, id, secret, gooidc.ScopeOpenID, gooidc.ScopeOfflineAccess)
+	tokens := func() *oauth2.Token {
+		t.Helper()
+		c := signInAndAllowAgain(t, s, newAgent(t), r)
+		tok, err := r.cfg.Exchange(ctx, c.code, oauth2.VerifierOption(c.a.verifier))
+		if err != nil || tok.RefreshToken == "" {
+			t.Fatalf("exchange: %v", err)
+		}
+		if _, err := r.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err != nil {
+			t.Fatalf("userinfo before: %v", err)
+		}
+		return tok
+	}
+	dead := func(when string, tok *oauth2.Token) {
+		t.Helper()
+		if _, err := r.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+			t.Errorf("%s: the access token still works", when)
+		}
+		if _, err := r.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Errorf("%s: refresh: %v, want invalid_grant", when, err)
+		}
+	}
+	user := func(args ...string) {
+		t.Helper()
+		full := append([]string{"user"}, append(args[:1:1], append([]string{"-db", s.dbArg}, args[1:]...)...)...)
+		if err := run(ctx, full, env(nil), nil, io.Discard, io.Discard); err != nil {
+			t.Fatalf("%v: %v", full, err)
+		}
+	}
+
+	// Disabling, then enabling again: the old tokens stay dead.
+	tok := tokens()
+	user("disable", "alice")
+	if n := s.count(t, `SELECT count(*) FROM oidc_tokens`); n != 0 {
+		t.Errorf("%d app tokens left after disabling", n)
+	}
+	user("enable", "alice")
+	dead("disabled and enabled again", tok)
+
+	// "This wasn't me" from another browser ends the app's access too.
+	tok = tokens()
+	b := newAgent(t)
+	if st := b.do("POST", s.base+"/signin", url.Values{"username": {"alice"}, "password": {cliPW}}).status; st != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", st)
+	}
+	if ans := b.do("POST", s.base+"/account/not-me", url.Values{"current_password": {cliPW}}); ans.status != http.StatusSeeOther || ans.location != "/account" {
+		t.Fatalf("not-me: %d %q", ans.status, ans.location)
+	}
+	dead("after This wasn't me", tok)
+	if ans := b.do("GET", s.base+"/account/apps", nil); ans.status != http.StatusOK || strings.Contains(ans.body, "Remove access") {
+		t.Errorf("apps page after This wasn't me: %d, still lists an app", ans.status)
+	}
+}

@@ -39,6 +39,10 @@ type Store interface {
 	AddEvent(ctx context.Context, e db.Event) error
 	SetAdmin(ctx context.Context, userID int64, admin bool) error
 	SetDisabled(ctx context.Context, userID int64, at time.Time) ([]string, error)
+	// RevokeUserGrants ends every app's access to the account (OpenID
+	// Connect tokens, pending requests, consents): disabling and "This
+	// wasn't me" call it.
+	RevokeUserGrants(ctx context.Context, userID int64) error
 	SignInUserAgents(ctx context.Context, userID int64, kind string, since time.Time) ([]string, error)
 	DeleteSecurityEventsBefore(ctx context.Context, before time.Time) (int64, error)
 }

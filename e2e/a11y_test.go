@@ -215,6 +215,8 @@ func TestAccessibility(t *testing.T) {
 			check("admin list without a match")
 			tb.open(fmt.Sprintf("/admin/users/%d", u.ID))
 			check("admin account page")
+			tb.open("/admin/clients")
+			check("admin apps page")
 		}
 		tb.open("/dashboard")
 		tb.submit(".actions form[action='/signout']", "the sign-in page", onSignin)

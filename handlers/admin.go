@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -182,6 +184,12 @@ func (a *App) adminUserPage(c *gin.Context) {
 // showAdminUser renders an account's admin page, with an error for the
 // whole page when an action was refused.
 func (a *App) showAdminUser(c *gin.Context, status int, target *db.User, problem string) {
+	a.showAdminUserForm(c, status, target, problem, views.Form{})
+}
+
+// showAdminUserForm renders an account's admin page with a form of it
+// (the groups) shown as posted, with its errors.
+func (a *App) showAdminUserForm(c *gin.Context, status int, target *db.User, problem string, form views.Form) {
 	ctx := c.Request.Context()
 	now := a.cfg.Now()
 	sessions, err := a.store.UserSessions(ctx, target.ID, now, a.cfg.SessionIdle)
@@ -203,6 +211,10 @@ func (a *App) showAdminUser(c *gin.Context, status int, target *db.User, problem
 	}
 	d.Admin.Self = target.ID == currentUser(c).ID
 	d.Admin.Error = problem
+	if form.ID == "" { // the groups form shows the groups as they are
+		form = views.Form{ID: formGroups, Values: map[string]string{"groups": strings.Join(target.Groups, ", ")}}
+	}
+	d.Form = form
 	for _, s := range sessions {
 		d.Admin.Sessions = append(d.Admin.Sessions, views.SessionRow{
 			ID: s.ID, StartedAt: s.CreatedAt, LastSeen: s.LastSeenAt, IP: s.IP,
@@ -259,6 +271,7 @@ func (a *App) adminLogPage(c *gin.Context) {
 type adminActionForm struct {
 	CurrentPassword string `form:"current_password"`
 	Confirm         string `form:"confirm"`
+	Groups          string `form:"groups"` // "Set groups": comma-separated
 }
 
 // adminActionDef is one action of the account page, as data: the words
@@ -305,6 +318,18 @@ var adminActions = map[string]adminActionDef{
 	"remove-admin": {"remove the admin role", "removed admin", true, func(a *App, c *gin.Context, u *db.User) (string, error) {
 		return "The account is no longer an admin.", a.accounts.SetAdmin(c.Request.Context(), u.ID, false)
 	}},
+	"groups": {"set the groups", "set groups", false, func(a *App, c *gin.Context, u *db.User) (string, error) {
+		groups := splitGroups(c.PostForm("groups"))
+		// SetGroups records the change, with the names, in the account's
+		// activity itself.
+		if err := a.accounts.SetGroups(c.Request.Context(), u, groups, currentUser(c).ID); err != nil {
+			return "", err
+		}
+		if len(groups) == 0 {
+			return "The account's groups were cleared.", nil
+		}
+		return "The account's groups are " + strings.Join(groups, ", ") + " now.", nil
+	}},
 	"delete": {"delete the account", "deleted the account", true, func(a *App, c *gin.Context, u *db.User) (string, error) {
 		return "The account " + u.Username + " was deleted.", a.accounts.Delete(c.Request.Context(), u)
 	}},
@@ -337,7 +362,7 @@ func (a *App) adminAction(c *gin.Context) {
 		return
 	}
 	if !a.passwordFresh(c) {
-		if a.confirmIdentity(c, def, f) {
+		if a.confirmIdentity(c, def.label, f.CurrentPassword) {
 			return
 		}
 	}
@@ -348,6 +373,14 @@ func (a *App) adminAction(c *gin.Context) {
 		return
 	}
 	notice, err := def.do(a, c, target)
+	if v := problemsOf(err); !v.valid() {
+		// A bad group name: the account's page again, the message next to
+		// the field, nothing changed.
+		form := v.form(map[string]string{"groups": f.Groups}, "")
+		form.ID = formGroups
+		a.showAdminUserForm(c, http.StatusUnprocessableEntity, target, "", form)
+		return
+	}
 	if errors.Is(err, db.ErrNotFound) {
 		a.notFound(c)
 		return
@@ -356,7 +389,7 @@ func (a *App) adminAction(c *gin.Context) {
 		a.serverError(c, err)
 		return
 	}
-	a.recordAdminAction(c, target, def.logAs, "")
+	a.recordAdminAction(c, target, def.logAs, adminDetail(c))
 	a.setNotice(c, notice)
 	if c.Param("action") == "delete" {
 		a.redirect(c, "/admin")
@@ -368,15 +401,23 @@ func (a *App) adminAction(c *gin.Context) {
 // confirmIdentity asks a stale session for its password before an admin
 // action: with no password posted it shows the "confirm it's you" page
 // (403: the action was not done), with a wrong one the page again (422),
-// past the per-session limit 429. A right one is noted, and the action
-// goes on. It reports whether it answered; the caller then stops.
-func (a *App) confirmIdentity(c *gin.Context, def adminActionDef, f adminActionForm) (answered bool) {
+// past the per-session limit 429. The page posts the action again with
+// every field it was posted with (the delete confirmation, the groups, a
+// new app's details). A right password is noted, and the action goes on.
+// It reports whether it answered; the caller then stops.
+func (a *App) confirmIdentity(c *gin.Context, label, currentPassword string) (answered bool) {
 	d := a.data(c, "Confirm it's you")
-	d.Admin.Action = views.AdminAction{URL: c.Request.URL.Path, Label: def.label}
-	if f.Confirm != "" {
-		d.Admin.Action.Fields = []views.HiddenField{{Name: "confirm", Value: f.Confirm}}
+	d.Admin.Action = views.AdminAction{URL: c.Request.URL.Path, Label: label}
+	names := slices.Sorted(maps.Keys(c.Request.PostForm))
+	for _, name := range names {
+		if name == "current_password" {
+			continue
+		}
+		for _, v := range c.Request.PostForm[name] {
+			d.Admin.Action.Fields = append(d.Admin.Action.Fields, views.HiddenField{Name: name, Value: v})
+		}
 	}
-	if f.CurrentPassword == "" {
+	if currentPassword == "" {
 		var v validator
 		status := http.StatusForbidden
 		if c.Request.PostForm.Has("current_password") {
@@ -388,7 +429,7 @@ func (a *App) confirmIdentity(c *gin.Context, def adminActionDef, f adminActionF
 		a.render(c, status, views.PageAdminConfirm, d)
 		return true
 	}
-	err := a.accounts.CheckCurrentPassword(c.Request.Context(), currentUser(c), currentSession(c).ID, f.CurrentPassword)
+	err := a.accounts.CheckCurrentPassword(c.Request.Context(), currentUser(c), currentSession(c).ID, currentPassword)
 	if err == nil {
 		a.notePassword(c)
 		return false
@@ -429,10 +470,39 @@ func (a *App) recordAdminAction(c *gin.Context, target *db.User, what, detail st
 	}
 	a.log.Info("admin action", "admin_id", me.ID, "user_id", target.ID, "action", what)
 	// A deleted account's activity went with it; the admin log keeps it.
-	if !deleted {
+	// SetGroups recorded the groups in the activity already.
+	if !deleted && c.Param("action") != "groups" {
 		a.accounts.Record(ctx, db.Event{
 			UserID: target.ID, ActorID: me.ID, Kind: account.EventAdminAction, Detail: what,
 			IP: c.ClientIP(), UserAgent: truncateUserAgent(c.Request.UserAgent()),
 		})
 	}
+}
+
+// formGroups is the "Set groups" form of an account's admin page.
+const formGroups = "groups"
+
+// splitGroups reads the groups as typed: comma-separated, spaces around
+// names ignored, empty entries dropped (an empty list clears them), as
+// `gatehouse user groups` reads them.
+func splitGroups(typed string) []string {
+	var groups []string
+	for _, g := range strings.Split(typed, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			groups = append(groups, g)
+		}
+	}
+	return groups
+}
+
+// adminDetail is what the admin log adds to an action's words: the groups
+// set; nothing for the others.
+func adminDetail(c *gin.Context) string {
+	if c.Param("action") != "groups" {
+		return ""
+	}
+	if groups := splitGroups(c.PostForm("groups")); len(groups) > 0 {
+		return strings.Join(groups, ", ")
+	}
+	return "none"
 }

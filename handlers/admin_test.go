@@ -380,3 +380,55 @@ func TestAdminResetTwoStep(t *testing.T) {
 	}
 	wantBody(t, root.Get("/admin/log"), "reset two-step sign-in")
 }
+
+// "Set groups" on an account's page (product.md §11, §13): the form shows
+// the groups; a bad name is answered 422 next to the field with nothing
+// changed; the password page carries the groups through; a good list is
+// set, shown, in the admin log and in the account's activity; empty
+// clears.
+func TestAdminSetGroups(t *testing.T) {
+	srv, clock, root, alice := adminServer(t)
+	aliceID := userID(t, srv, "alice")
+	page := fmt.Sprintf("/admin/users/%d", aliceID)
+	set := page + "/groups"
+
+	r := root.Get(page)
+	wantCode(t, r, http.StatusOK)
+	wantBody(t, r, `action="`+set+`"`, `name="groups"`, "Set groups")
+
+	r = root.Post(set, url.Values{"groups": {"family, Bad Name"}})
+	wantCode(t, r, http.StatusUnprocessableEntity)
+	wantBody(t, r, "A group name is 1 to 32 characters of a–z, 0–9, _ and -.", `aria-invalid="true"`, `value="family, Bad Name"`)
+	if g := lookUser(t, srv, "alice").Groups; len(g) != 0 {
+		t.Fatalf("groups after a bad name: %v", g)
+	}
+
+	// A stale password: the confirmation page keeps the groups.
+	clock.Advance(16 * time.Minute)
+	r = root.Post(set, url.Values{"groups": {"family,admins"}})
+	wantCode(t, r, http.StatusForbidden)
+	wantBody(t, r, `name="groups" value="family,admins"`)
+	r = root.Post(set, url.Values{"groups": {"family,admins"}, "current_password": {alicePW}})
+	wantCode(t, r, http.StatusSeeOther)
+	if loc := r.Header.Get("Location"); loc != page {
+		t.Errorf("went to %s", loc)
+	}
+	if g := strings.Join(lookUser(t, srv, "alice").Groups, ","); g != "admins,family" {
+		t.Errorf("groups %q, want admins,family", g)
+	}
+	if r := alice.Get("/api/me"); !strings.Contains(r.Body, `"groups":["admins","family"]`) {
+		t.Errorf("/api/me: %s", r.Body)
+	}
+	r = root.Get(page)
+	wantBody(t, r, "admins, family", "(by root)")
+	wantBody(t, root.Get("/admin/log"), "set groups: family, admins", ">alice<")
+
+	wantCode(t, root.Post(set, url.Values{"groups": {""}}), http.StatusSeeOther)
+	if g := lookUser(t, srv, "alice").Groups; len(g) != 0 {
+		t.Errorf("groups after clearing: %v", g)
+	}
+	wantBody(t, root.Get("/admin/log"), "set groups: none")
+
+	// A non-admin cannot.
+	wantCode(t, alice.Post(set, url.Values{"groups": {"admins"}}), http.StatusNotFound)
+}

@@ -14,10 +14,14 @@ const (
 	PageAdminLog     = "admin_log"     // every admin action
 	PageAdminConfirm = "admin_confirm" // "confirm it's you" before an admin action
 	PageAdminDelete  = "admin_delete"  // the confirmation step of deleting an account
+	// The OpenID Connect clients (product.md §12) and deleting one.
+	PageAdminClients      = "admin_clients"
+	PageAdminClientDelete = "admin_client_delete"
 )
 
 func init() {
-	Register(PageActivity, PageAdmin, PageAdminUser, PageAdminLog, PageAdminConfirm, PageAdminDelete)
+	Register(PageActivity, PageAdmin, PageAdminUser, PageAdminLog, PageAdminConfirm, PageAdminDelete,
+		PageAdminClients, PageAdminClientDelete)
 }
 
 // EventRow is one security event as the activity pages list it.
@@ -79,6 +83,27 @@ type AdminInfo struct {
 	// Action is the form a confirmation page posts again: its URL and its
 	// fields (hidden), with "current_password" added by the page.
 	Action AdminAction
+	// The clients page: the apps, one just added (with its secret, shown
+	// this once), and the app a delete confirmation names.
+	Clients []ClientRow
+	Added   *AddedClient
+	Client  ClientRow
+}
+
+// ClientRow is one OpenID Connect client as the admin page lists it.
+type ClientRow struct {
+	ID           string
+	Name         string
+	RedirectURIs []string
+	Public       bool
+	Trusted      bool
+	CreatedAt    time.Time
+}
+
+// AddedClient is an app just registered: its client_id and, for a
+// confidential one, its secret ("" for a public client).
+type AddedClient struct {
+	ID, Name, Secret string
 }
 
 // AdminAction is an admin action's form, carried through a confirmation.
