@@ -19,6 +19,7 @@ import (
 	"gatehouse/db"
 	"gatehouse/password"
 	"gatehouse/rules"
+	"gatehouse/secretkey"
 	"gatehouse/throttle"
 )
 
@@ -83,6 +84,7 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 	fs := flag.NewFlagSet("user "+name, flag.ContinueOnError)
 	path := fs.String("db", "auth.db", "database: an SQLite file (must exist) or a postgres:// URL")
 	redisURL := fs.String("redis-url", "", "Redis holding the sessions, when the server uses one")
+	keyFile := fs.String("secret-key-file", "", "the server's secret key file; when given, it must be the database's key")
 	var remove bool
 	if name == "admin" {
 		fs.BoolVar(&remove, "remove", false, "take the admin role away")
@@ -99,6 +101,17 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 		return err
 	}
 	defer b.Close()
+	// product.md §14: the commands take the server's key like its other
+	// settings; a key that is not the database's is refused here as at
+	// the server's start. It is never made by a command.
+	if *keyFile != "" {
+		if _, err := os.Stat(*keyFile); err != nil {
+			return fmt.Errorf("secret key %s: %w", *keyFile, err)
+		}
+		if _, err := secretkey.LoadFor(ctx, b.db, *keyFile); err != nil {
+			return err
+		}
+	}
 	accounts := account.New(account.Config{
 		Store:    b.db,
 		Sessions: b.Sessions,

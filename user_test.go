@@ -182,6 +182,10 @@ func TestUserCommandErrors(t *testing.T) {
 	defer stop()
 	signup(t, base, "alice")
 	missing := filepath.Join(t.TempDir(), "none.db")
+	otherKey := filepath.Join(t.TempDir(), "other.key")
+	if err := os.WriteFile(otherKey, bytes.Repeat([]byte{9}, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		stdin string
 		args  []string
@@ -194,6 +198,9 @@ func TestUserCommandErrors(t *testing.T) {
 		{"", []string{"delete", "-db", path}, "usage: gatehouse user delete -db FILE USERNAME"},
 		{"", []string{"delete", "alice", "-db", path}, "usage: gatehouse user delete -db FILE USERNAME"},
 		{"", []string{"list", "-db", path, "-bogus"}, "flag provided but not defined: -bogus"},
+		// product.md §14: the key is accepted, and must be the database's.
+		{"", []string{"list", "-db", path, "-secret-key-file", filepath.Join(t.TempDir(), "none.key")}, "none.key"},
+		{"", []string{"list", "-db", path, "-secret-key-file", otherKey}, "not the key this database was used with"},
 		{cliPW + "\n", []string{"add", "-db", path, "alice", "other@example.com"}, `username "alice" is taken`},
 		{cliPW + "\n", []string{"add", "-db", path, "carol", "ALICE@example.com"}, `email address "alice@example.com" is used by another account`},
 		{cliPW + "\n", []string{"add", "-db", path, "x", "x@example.com"}, "bad username \"x\": Username must be 3 to 31 characters long."},
@@ -457,5 +464,21 @@ func TestUserAdminDisableEnable(t *testing.T) {
 	log, err := s.AdminLog(context.Background(), 10, 0)
 	if err != nil || len(log) != 4 || log[0].Action != "enabled the account" || log[0].ActorName != "(command line)" || log[0].TargetName != "alice" {
 		t.Errorf("admin log = %+v, %v", log, err)
+	}
+}
+
+// product.md §14: admin commands take the server's key file; the right
+// one is accepted.
+func TestUserCommandTakesTheKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.db")
+	base, stop := startServe(t, path)
+	signup(t, base, "alice")
+	stop()
+	var out strings.Builder
+	if err := run(context.Background(), []string{"user", "list", "-db", path, "-secret-key-file", path + ".key"}, env(nil), nil, &out, io.Discard); err != nil {
+		t.Fatalf("user list with the database's key: %v", err)
+	}
+	if !strings.Contains(out.String(), "alice") {
+		t.Errorf("user list printed %q", out.String())
 	}
 }
