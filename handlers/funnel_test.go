@@ -88,3 +88,35 @@ func TestSigninDisabledAccountWithSecondFactor(t *testing.T) {
 		t.Errorf("/api/me after the refused second step: %d, want 401", me.StatusCode)
 	}
 }
+
+// "Remember me" (product.md §5) carries through the second step (§10):
+// the cookie set when the code is accepted is persistent only when the
+// box was ticked on the password step.
+func TestRememberMeThroughSecondStep(t *testing.T) {
+	srv, clock := sfServer(t)
+	owner := srv.NewClient(t)
+	owner.Signup("alice", "alice@example.com", sfPassword)
+	secret, _ := enableTOTP(t, owner, clock)
+	for _, remember := range []bool{false, true} {
+		clock.Advance(30 * time.Second) // a fresh code each time
+		b := srv.NewClient(t)
+		form := url.Values{}
+		if remember {
+			form.Set("remember", "on")
+		}
+		signinPassword(t, b, form)
+		r := b.Post("/signin/2fa", url.Values{"code": {codeAt(t, secret, clock.Now())}})
+		if r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("remember=%v: second step %d", remember, r.StatusCode)
+		}
+		ck := sessionCookie(r)
+		if ck == nil {
+			t.Fatalf("remember=%v: no session cookie after the second step", remember)
+		}
+		raw := r.Header.Get("Set-Cookie")
+		persistent := strings.Contains(raw, "Max-Age=") || strings.Contains(raw, "Expires=")
+		if persistent != remember {
+			t.Errorf("remember=%v: persistent cookie = %v (%q)", remember, persistent, raw)
+		}
+	}
+}
