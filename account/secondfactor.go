@@ -132,21 +132,31 @@ func (s *Service) SetupTOTP(ctx context.Context, user *db.User) (*TOTPSetup, err
 // PendingTOTP returns the setup waiting to be enabled (shown again after a
 // wrong code), or ErrNoSetup.
 func (s *Service) PendingTOTP(ctx context.Context, user *db.User) (*TOTPSetup, error) {
-	if err := s.requireKey(); err != nil {
-		return nil, err
-	}
-	t, err := s.store.TOTP(ctx, user.ID)
+	_, secret, err := s.pendingSecret(ctx, user.ID)
 	if err != nil {
 		return nil, err
+	}
+	return s.setupOf(user, secret), nil
+}
+
+// pendingSecret reads the secret waiting to be enabled: as stored (sealed)
+// and opened. ErrNoSetup when there is none.
+func (s *Service) pendingSecret(ctx context.Context, userID int64) (sealed []byte, secret string, err error) {
+	if err := s.requireKey(); err != nil {
+		return nil, "", err
+	}
+	t, err := s.store.TOTP(ctx, userID)
+	if err != nil {
+		return nil, "", err
 	}
 	if len(t.Pending) == 0 {
-		return nil, ErrNoSetup
+		return nil, "", ErrNoSetup
 	}
-	secret, err := s.sealer.Open(t.Pending, totpAAD(user.ID))
+	plain, err := s.sealer.Open(t.Pending, totpAAD(userID))
 	if err != nil {
-		return nil, fmt.Errorf("account: open pending authenticator secret: %w", err)
+		return nil, "", fmt.Errorf("account: open pending authenticator secret: %w", err)
 	}
-	return s.setupOf(user, string(secret)), nil
+	return t.Pending, string(plain), nil
 }
 
 // setupOf builds the otpauth URI of a secret, as totp.Generate does.
@@ -166,21 +176,11 @@ func (s *Service) setupOf(user *db.User, secret string) *TOTPSetup {
 // ten new recovery codes (older ones stop working). A wrong or replayed
 // code is ErrWrongCode; with no setup waiting, ErrNoSetup.
 func (s *Service) EnableTOTP(ctx context.Context, user *db.User, keepSessionID int64, code string) ([]string, error) {
-	if err := s.requireKey(); err != nil {
-		return nil, err
-	}
-	t, err := s.store.TOTP(ctx, user.ID)
+	pending, secret, err := s.pendingSecret(ctx, user.ID)
 	if err != nil {
 		return nil, err
 	}
-	if len(t.Pending) == 0 {
-		return nil, ErrNoSetup
-	}
-	secret, err := s.sealer.Open(t.Pending, totpAAD(user.ID))
-	if err != nil {
-		return nil, fmt.Errorf("account: open pending authenticator secret: %w", err)
-	}
-	ok, err := s.checkTOTP(ctx, user.ID, string(secret), code)
+	ok, err := s.checkTOTP(ctx, user.ID, secret, code)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +191,7 @@ func (s *Service) EnableTOTP(ctx context.Context, user *db.User, keepSessionID i
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.EnableTOTP(ctx, user.ID, t.Pending, hashes, s.Now()); err != nil {
+	if err := s.store.EnableTOTP(ctx, user.ID, pending, hashes, s.Now()); err != nil {
 		return nil, err
 	}
 	n, err := s.SignOutEverywhere(ctx, user.ID, keepSessionID)
