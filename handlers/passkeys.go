@@ -182,10 +182,6 @@ func passkeyName(raw string) (string, string) {
 // credential (resident key) with user verification, none of the account's
 // existing passkeys again.
 func (a *App) passkeyRegisterBegin(c *gin.Context) {
-	if a.webauthn == nil {
-		a.notFound(c)
-		return
-	}
 	var req registerBeginRequest
 	if !a.readJSON(c, &req) {
 		return
@@ -235,10 +231,6 @@ func (a *App) passkeyRegisterBegin(c *gin.Context) {
 // and stores it. The first second factor of an account brings ten
 // recovery codes, which the security page shows once.
 func (a *App) passkeyRegisterFinish(c *gin.Context) {
-	if a.webauthn == nil {
-		a.notFound(c)
-		return
-	}
 	var req finishRequest
 	if !a.readJSON(c, &req) {
 		return
@@ -297,10 +289,6 @@ func (a *App) passkeyRegisterFinish(c *gin.Context) {
 // otherwise any discoverable passkey, with user verification required,
 // since it is the whole sign-in.
 func (a *App) passkeySigninBegin(c *gin.Context) {
-	if a.webauthn == nil {
-		a.notFound(c)
-		return
-	}
 	var assertion *protocol.CredentialAssertion
 	var session *webauthn.SessionData
 	var err error
@@ -339,10 +327,6 @@ func (a *App) passkeySigninBegin(c *gin.Context) {
 // funnel with a passkey proof: a whole sign-in, or the second step of the
 // pending one.
 func (a *App) passkeySigninFinish(c *gin.Context) {
-	if a.webauthn == nil {
-		a.notFound(c)
-		return
-	}
 	var req finishRequest
 	if !a.readJSON(c, &req) {
 		return
@@ -446,4 +430,15 @@ func (a *App) passkeyUsed(c *gin.Context, cred *webauthn.Credential) error {
 		return err
 	}
 	return a.store.PasskeyUsed(c.Request.Context(), key.ID, stored, a.cfg.Now())
+}
+
+// passkeysOn answers 404 for the WebAuthn ceremonies when passkeys are off
+// (a base URL whose host is an IP address: WebAuthn refuses it).
+func (a *App) passkeysOn(c *gin.Context) {
+	if a.webauthn == nil {
+		a.notFound(c)
+		c.Abort()
+		return
+	}
+	c.Next()
 }

@@ -78,8 +78,17 @@ func TestPasskeyBegin(t *testing.T) {
 func TestPasskeysOffForIPBaseURL(t *testing.T) {
 	srv := apptest.Start(t, apptest.Options{})
 	c := srv.NewClient(t)
-	if r, _ := postJSON(c, "/signin/passkey/begin", `{}`); r.StatusCode != http.StatusNotFound {
-		t.Errorf("passkey begin: %d, want 404", r.StatusCode)
+	for _, path := range []string{"/signin/passkey/begin", "/signin/passkey/finish"} {
+		if r, _ := postJSON(c, path, `{}`); r.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", path, r.StatusCode)
+		}
+	}
+	in := srv.NewClient(t)
+	in.Signup("alice", "alice@example.com", "correct horse battery")
+	for _, path := range []string{"/account/passkeys/register/begin", "/account/passkeys/register/finish"} {
+		if r, _ := postJSON(in, path, `{}`); r.StatusCode != http.StatusNotFound {
+			t.Errorf("%s signed in: %d, want 404", path, r.StatusCode)
+		}
 	}
 	if p := c.Get("/signin"); strings.Contains(p.Body, "data-passkey-signin") {
 		t.Error("/signin offers a passkey")

@@ -51,8 +51,8 @@ func (a *App) routes() (*gin.Engine, error) {
 	// signed in and signing in again, like POST /signin.
 	r.GET("/signin/2fa", a.twoStepPage)
 	r.POST("/signin/2fa", a.twoStepSubmit)
-	r.POST("/signin/passkey/begin", a.passkeySigninBegin)
-	r.POST("/signin/passkey/finish", a.passkeySigninFinish)
+	r.POST("/signin/passkey/begin", a.passkeysOn, a.passkeySigninBegin)
+	r.POST("/signin/passkey/finish", a.passkeysOn, a.passkeySigninFinish)
 
 	// Inline validation of the sign-up form (htmx), field by field.
 	r.POST("/signup/validate/:field", a.signupValidate)
@@ -98,8 +98,8 @@ func (a *App) routes() (*gin.Engine, error) {
 	private.POST("/account/totp/disable", a.totpDisable)
 	private.POST("/account/recovery-codes", a.recoveryCodesSubmit)
 	private.POST("/account/recovery-codes/download", a.recoveryDownload)
-	private.POST("/account/passkeys/register/begin", a.passkeyRegisterBegin)
-	private.POST("/account/passkeys/register/finish", a.passkeyRegisterFinish)
+	private.POST("/account/passkeys/register/begin", a.passkeysOn, a.passkeyRegisterBegin)
+	private.POST("/account/passkeys/register/finish", a.passkeysOn, a.passkeyRegisterFinish)
 	private.POST("/account/passkeys/delete", a.passkeyDelete)
 
 	// OpenID Connect (product.md §12): the provider's endpoints where
