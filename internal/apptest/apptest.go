@@ -6,11 +6,13 @@ package apptest
 import (
 	"context"
 	"database/sql"
+	"gatehouse/oidcop"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -157,6 +159,11 @@ func New(t testing.TB, opts Options) *Server {
 		store.Close()
 		t.Fatalf("handlers.New: %v", err)
 	}
+	// The first start makes the OpenID Connect signing key in the
+	// background; asking for the key set waits until it is stored, so no
+	// start-up write lands in the middle of a test.
+	keys := httptest.NewRequest(http.MethodGet, base+oidcop.PathKeys, nil)
+	app.Handler().ServeHTTP(httptest.NewRecorder(), keys)
 	t.Cleanup(func() {
 		// Background mail jobs use the store: let them finish first.
 		app.Wait()
