@@ -118,20 +118,34 @@ func TestPasskeyAddSignOutSignIn(t *testing.T) {
 		t.Errorf("recovery codes shown again on reload: %d", got)
 	}
 
+	raw := srv.RawDB(t)
+	passkeySession := func(how string) {
+		t.Helper()
+		var method string
+		var factor bool
+		if err := raw.QueryRow(`SELECT method, second_factor FROM user_sessions ORDER BY id DESC LIMIT 1`).Scan(&method, &factor); err != nil ||
+			method != "passkey" || !factor {
+			t.Errorf("session after %s: method %q second_factor %v (%v)", how, method, factor, err)
+		}
+	}
+
+	// Autofill: with presence confirmed at once, the sign-in page's
+	// conditional request signs in by itself, nothing clicked.
+	tb.click(`form[action="/signout"] button`)
+	tb.waitFor("the dashboard after the autofill passkey sign-in", onDashboard)
+	passkeySession("the autofill sign-in")
+
+	// The button: presence is held off until it is pressed, so that the
+	// autofill request (aborted by the button) cannot win the race.
+	presence(tb, auth, false)
 	tb.click(`form[action="/signout"] button`)
 	tb.waitFor("the sign-in page", onSignin)
 	tb.waitFor("the passkey button shown by the script", `!document.querySelector("[data-passkey]").hidden`)
 	tb.click("[data-passkey-signin]")
-	tb.waitFor("the dashboard after a passkey sign-in", onDashboard)
-
-	var method string
-	var factor bool
+	presence(tb, auth, true)
+	tb.waitFor("the dashboard after a passkey sign-in with the button", onDashboard)
+	passkeySession("the button sign-in")
 	var used int64
-	raw := srv.RawDB(t)
-	if err := raw.QueryRow(`SELECT method, second_factor FROM user_sessions ORDER BY id DESC LIMIT 1`).Scan(&method, &factor); err != nil ||
-		method != "passkey" || !factor {
-		t.Errorf("passkey session: method %q second_factor %v (%v)", method, factor, err)
-	}
 	if err := raw.QueryRow(`SELECT coalesce(last_used_at, 0) FROM passkeys`).Scan(&used); err != nil || used == 0 {
 		t.Errorf("passkey last used: %d, %v", used, err)
 	}
