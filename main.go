@@ -157,9 +157,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// One hash per core: argon2id with p=1 keeps one core busy and holds
 	// 19 MiB, so this bounds both CPU and memory under a flood.
 	hasher := password.NewHasher(password.OWASP, runtime.NumCPU())
-	if f := tuneGC(getenv, int(password.OWASP.Memory>>10), runtime.NumCPU()); f != nil {
-		hasher.OnBusy(f)
-	}
+	tuneGC(getenv, int(password.OWASP.Memory>>10), runtime.NumCPU())
 	app, err := handlers.New(handlers.Config{
 		BaseURL:         baseURL,
 		SessionLifetime: cfg.SessionLifetime,
@@ -184,7 +182,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 
 	// Start-up work (migrations, parsing the templates, the key check)
-	// leaves garbage that no request needs; with GOGC=400 the first
+	// leaves garbage that no request needs; with GOGC=200 the first
 	// collection could be far off, so hand those pages back now: an idle
 	// server holds what it uses (docs/PERFORMANCE.md, idle memory).
 	debug.FreeOSMemory()

@@ -34,7 +34,7 @@ func serveBaseline(addr, dataJSON string) error {
 	}
 	// The runtime settings `gatehouse serve` makes for itself (gc.go), so
 	// that the two differ in the request path only.
-	debug.SetGCPercent(400)
+	debug.SetGCPercent(200)
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.GET("/dashboard", func(c *gin.Context) {

@@ -38,7 +38,7 @@ var faBaselineAddr = flag.String("fa-baseline-addr", "", "internal: serve the fo
 // request log of Gatehouse, one route answering 200 with the Remote-*
 // headers Gatehouse gives the bench user.
 func serveForwardAuthBaseline(addr string) error {
-	debug.SetGCPercent(400) // as gatehouse serve does (gc.go)
+	debug.SetGCPercent(200) // as gatehouse serve does (gc.go)
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.GET("/api/authz/forward-auth", func(c *gin.Context) {

@@ -40,10 +40,6 @@ type Hasher struct {
 	params Params
 	slots  chan struct{}
 	dummy  string
-
-	busyMu sync.Mutex
-	active int        // hashes running (slots held)
-	busy   func(bool) // see OnBusy
 }
 
 // NewHasher returns a Hasher with the given parameters that runs at most
@@ -62,25 +58,6 @@ func NewHasher(p Params, concurrency int) *Hasher {
 	return h
 }
 
-// OnBusy sets f to be called with true when a hashing slot is taken while
-// none was held, and with false when the last one is given back. Set it
-// before the Hasher is used. gatehouse serve uses it to run the garbage
-// collector differently while hashes run (gc.go).
-func (h *Hasher) OnBusy(f func(busy bool)) { h.busy = f }
-
-// track counts held slots and tells busy about the first and the last.
-func (h *Hasher) track(delta int) {
-	if h.busy == nil {
-		return
-	}
-	h.busyMu.Lock()
-	defer h.busyMu.Unlock()
-	h.active += delta
-	if delta > 0 && h.active == 1 || h.active == 0 {
-		h.busy(h.active > 0)
-	}
-}
-
 // Params returns the parameters new hashes use.
 func (h *Hasher) Params() Params { return h.params }
 
@@ -89,7 +66,6 @@ func (h *Hasher) Params() Params { return h.params }
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.slots <- struct{}{}:
-		h.track(1)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -97,7 +73,6 @@ func (h *Hasher) acquire(ctx context.Context) error {
 }
 
 func (h *Hasher) release() {
-	h.track(-1)
 	<-h.slots
 }
 

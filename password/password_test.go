@@ -3,7 +3,6 @@ package password
 import (
 	"context"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -104,33 +103,5 @@ func TestCommonPasswords(t *testing.T) {
 		if IsCommon(pw) {
 			t.Errorf("IsCommon(%q) = true", pw)
 		}
-	}
-}
-
-// OnBusy hears when hashing starts and when the last hash ends, not about
-// the hashes in between (gatehouse serve changes the collector's setting
-// there, gc.go).
-func TestOnBusy(t *testing.T) {
-	h := NewHasher(cheap, 2)
-	var calls []bool
-	h.OnBusy(func(busy bool) { calls = append(calls, busy) })
-	ctx := context.Background()
-	a, err := h.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := h.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.Release()
-	a.Release() // a second release changes nothing
-	b.Release()
-	if _, err := h.Hash(ctx, "a long enough password"); err != nil {
-		t.Fatal(err)
-	}
-	want := []bool{true, false, true, false}
-	if !slices.Equal(calls, want) {
-		t.Errorf("OnBusy calls = %v, want %v", calls, want)
 	}
 }
