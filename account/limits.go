@@ -33,6 +33,13 @@ var (
 	// New-device mails per account (product.md §13): one an hour, however
 	// many new browsers sign in, on however many instances.
 	NewDeviceMails = throttle.Rule{Name: "new-device-mail", Limit: 1, Window: time.Hour}
+	// Passkey sign-in challenges per client address. POST
+	// /signin/passkey/begin is open to anyone (the sign-in page's autofill
+	// asks for one on every load) and stores each challenge for 5
+	// minutes: this bounds what one address can make the server store.
+	// 300 in 10 minutes is a page load every 2 seconds, far above what a
+	// household or an office behind one address does.
+	PasskeyChallenges = throttle.Rule{Name: "passkey-challenge", Limit: 300, Window: 10 * time.Minute}
 )
 
 // LongestWindow is the longest window of the rules above: events older

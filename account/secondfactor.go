@@ -490,6 +490,21 @@ func (s *Service) RefusePasskey(ctx context.Context, clientIP string) error {
 	return s.refuse(context.WithoutCancel(ctx), SignInFailures, AddressKey(clientIP))
 }
 
+// TakePasskeyChallenge counts a passkey sign-in challenge for the client
+// address, or refuses it (ThrottledError) when the address has had
+// PasskeyChallenges' worth. A refused call stores nothing.
+func (s *Service) TakePasskeyChallenge(ctx context.Context, clientIP string) error {
+	wait, err := s.limits.Take(context.WithoutCancel(ctx), PasskeyChallenges, AddressKey(clientIP))
+	if err != nil {
+		s.log.Error("throttle", "err", err)
+		return nil
+	}
+	if wait > 0 {
+		return &ThrottledError{Rule: PasskeyChallenges, Wait: wait}
+	}
+	return nil
+}
+
 // PasskeyFailed counts a failed passkey sign-in against the client
 // address, and against the account when the step was for one (userID not
 // 0).

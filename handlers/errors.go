@@ -134,6 +134,8 @@ func throttledMessage(t *account.ThrottledError) string {
 		return "Too many wrong passwords. Try again in " + wait + "."
 	case account.TakenAnswers.Name:
 		return "Too many checks of names from your network. Try again in " + wait + "."
+	case account.PasskeyChallenges.Name:
+		return "Too many passkey sign-ins from your network. Try again in " + wait + "."
 	case account.EmailChangeMails.Name:
 		return "We have sent three confirmation links this hour. Try again in " + wait + "."
 	}

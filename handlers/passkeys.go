@@ -289,6 +289,11 @@ func (a *App) passkeyRegisterFinish(c *gin.Context) {
 // otherwise any discoverable passkey, with user verification required,
 // since it is the whole sign-in.
 func (a *App) passkeySigninBegin(c *gin.Context) {
+	if err := a.accounts.TakePasskeyChallenge(c.Request.Context(), c.ClientIP()); err != nil {
+		status, msg, _ := a.failure(c, err)
+		jsonError(c, status, msg, nil)
+		return
+	}
 	var assertion *protocol.CredentialAssertion
 	var session *webauthn.SessionData
 	var err error

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -9,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/account"
 	"gatehouse/db"
+	"gatehouse/handlers"
 	"gatehouse/internal/apptest"
 )
 
@@ -70,6 +73,61 @@ func TestPasskeyBegin(t *testing.T) {
 	}
 	if me := anon.Get("/api/me"); me.StatusCode != http.StatusUnauthorized {
 		t.Errorf("/api/me after a failed passkey sign-in: %d", me.StatusCode)
+	}
+}
+
+// POST /signin/passkey/begin is open to anyone and stores a challenge per
+// call, so one client address gets account.PasskeyChallenges' worth (300
+// in 10 minutes) and then 429 with Retry-After, storing nothing more;
+// another address is served, and the window passing frees the first.
+func TestPasskeyBeginLimitedPerAddress(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	srv := apptest.Start(t, apptest.Options{
+		BaseURL:        "http://gatehouse.test",
+		TrustedProxies: []string{"127.0.0.1"},
+		Configure:      func(cfg *handlers.Config) { cfg.Now = clock.Now },
+	})
+	c := srv.NewClient(t)
+	begin := func(ip string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, c.Base+"/signin/passkey/begin", strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", ip)
+		resp, err := c.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	challenges := func() (n int) {
+		srv.RawDB(t).QueryRow(`SELECT count(*) FROM one_time`).Scan(&n)
+		return n
+	}
+	limit := account.PasskeyChallenges.Limit
+	for i := range limit {
+		r := begin("192.0.2.10")
+		r.Body.Close()
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("begin %d of %d: %d, want 200", i+1, limit, r.StatusCode)
+		}
+	}
+	stored := challenges()
+	r := begin("192.0.2.10")
+	var m map[string]any
+	json.NewDecoder(r.Body).Decode(&m)
+	r.Body.Close()
+	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" ||
+		!strings.HasPrefix(fmt.Sprint(m["message"]), "Too many passkey sign-ins from your network. Try again in ") {
+		t.Errorf("begin %d: %d, Retry-After %q, %v; want 429 with a wait", limit+1, r.StatusCode, r.Header.Get("Retry-After"), m)
+	}
+	if got := challenges(); got != stored {
+		t.Errorf("a refused begin stored a challenge: %d, then %d", stored, got)
+	}
+	if r := begin("192.0.2.11"); r.StatusCode != http.StatusOK {
+		t.Errorf("another address: %d, want 200", r.StatusCode)
+	}
+	clock.Advance(account.PasskeyChallenges.Window + time.Second)
+	if r := begin("192.0.2.10"); r.StatusCode != http.StatusOK {
+		t.Errorf("after the window: %d, want 200", r.StatusCode)
 	}
 }
 
