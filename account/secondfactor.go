@@ -201,17 +201,19 @@ func (s *Service) EnableTOTP(ctx context.Context, user *db.User, keepSessionID i
 
 // DisableTOTP turns the authenticator off after a current code or an
 // unused recovery code (ErrWrongCode otherwise) and ends the user's other
-// sessions. The recovery codes end with it unless a passkey remains.
-func (s *Service) DisableTOTP(ctx context.Context, user *db.User, keepSessionID int64, code string) error {
-	if _, err := s.checkCode(ctx, user, code); err != nil {
-		return err
+// sessions. The recovery codes end with it unless a passkey remains. It
+// returns which kind of code was given (MethodCode or MethodRecoveryCode).
+func (s *Service) DisableTOTP(ctx context.Context, user *db.User, keepSessionID int64, code string) (Method, error) {
+	method, err := s.checkCode(ctx, user, code)
+	if err != nil {
+		return "", err
 	}
 	if err := s.store.DisableTOTP(ctx, user.ID); err != nil {
-		return err
+		return "", err
 	}
 	n, err := s.SignOutEverywhere(ctx, user.ID, keepSessionID)
 	s.log.Info("authenticator turned off", "user_id", user.ID, "other_sessions_ended", n)
-	return err
+	return method, err
 }
 
 // RenewRecoveryCodes replaces the account's recovery codes with ten new

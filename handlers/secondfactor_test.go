@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -323,6 +324,51 @@ func TestSecondStepThrottled(t *testing.T) {
 // product.md §10: recovery codes: typed leniently, each works once; new
 // codes replace the old; turning the authenticator off needs a code and
 // ends the codes (no passkey remains).
+// Turning the authenticator off with a recovery code uses the code up and
+// says so in the security activity (product.md §13), beside the
+// authenticator going off; with a code from the app only the latter.
+func TestDisableWithRecoveryCodeRecorded(t *testing.T) {
+	srv, clock := sfServer(t)
+	kinds := func(user string) []string {
+		rows, err := srv.RawDB(t).Query(`SELECT e.kind FROM security_events e JOIN users u ON u.id = e.user_id
+			WHERE u.username = ? AND e.kind IN ('recovery_code_used', 'totp_disabled') ORDER BY e.id`, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var k string
+			rows.Scan(&k)
+			out = append(out, k)
+		}
+		return out
+	}
+
+	owner := srv.NewClient(t)
+	owner.Signup("alice", "alice@example.com", sfPassword)
+	_, codes := enableTOTP(t, owner, clock)
+	r := owner.Post("/account/totp/disable", url.Values{"current_password": {sfPassword}, "code": {codes[0]}})
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disable with a recovery code: %d, want 303\n%s", r.StatusCode, r.Body)
+	}
+	if got := kinds("alice"); !slices.Equal(got, []string{"recovery_code_used", "totp_disabled"}) {
+		t.Errorf("events after turning off with a recovery code: %v", got)
+	}
+
+	other := srv.NewClient(t)
+	other.Signup("bob", "bob@example.com", sfPassword)
+	secret, _ := enableTOTP(t, other, clock)
+	clock.Advance(time.Minute) // a step whose code was not used to turn it on
+	r = other.Post("/account/totp/disable", url.Values{"current_password": {sfPassword}, "code": {codeAt(t, secret, clock.Now())}})
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disable with an app code: %d, want 303\n%s", r.StatusCode, r.Body)
+	}
+	if got := kinds("bob"); !slices.Equal(got, []string{"totp_disabled"}) {
+		t.Errorf("events after turning off with an app code: %v", got)
+	}
+}
+
 func TestRecoveryCodesAndDisable(t *testing.T) {
 	srv, clock := sfServer(t)
 	owner := srv.NewClient(t)

@@ -243,7 +243,7 @@ func (a *App) totpDisable(c *gin.Context) {
 		a.securityInvalid(c, http.StatusUnprocessableEntity, formDisable, &v, msgTOTPOff)
 		return
 	}
-	err = a.accounts.DisableTOTP(ctx, user, currentSession(c).ID, f.Code)
+	method, err := a.accounts.DisableTOTP(ctx, user, currentSession(c).ID, f.Code)
 	if errors.Is(err, account.ErrWrongCode) {
 		v.check(false, "code", msgCodeWrong)
 		a.securityInvalid(c, http.StatusUnprocessableEntity, formDisable, &v, "")
@@ -252,6 +252,9 @@ func (a *App) totpDisable(c *gin.Context) {
 	if err != nil {
 		a.serverError(c, err)
 		return
+	}
+	if method == account.MethodRecoveryCode {
+		a.record(c, user.ID, account.EventRecoveryCodeUsed, "")
 	}
 	a.record(c, user.ID, account.EventTOTPDisabled, "")
 	a.setNotice(c, noticeTOTPOff)
