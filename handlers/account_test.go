@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -662,5 +663,14 @@ func TestRevokeSessions(t *testing.T) {
 	wantBody(t, a.Get("/signin"), "You have signed out.")
 	if signedIn(t, a) || !signedIn(t, bob) {
 		t.Fatal("revoking this session: wrong sessions ended")
+	}
+	// product.md §13: each ending is in alice's security activity, none of
+	// the refused ones; bob's has none.
+	// (One session, then every other, then this one: a sign-out.)
+	if got := eventKinds(t, srv, "alice", "session_ended", "signed_out"); !slices.Equal(got, []string{"session_ended", "session_ended", "signed_out"}) {
+		t.Errorf("alice's activity after the revokes: %v", got)
+	}
+	if got := eventKinds(t, srv, "bob", "session_ended", "signed_out"); len(got) != 0 {
+		t.Errorf("bob's activity after alice's revokes: %v", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -326,6 +327,10 @@ func TestPasswordReset(t *testing.T) {
 	if strings.Contains(srv.Logs.String(), token) {
 		t.Error("the reset token appears in the log")
 	}
+	// product.md §13: both steps are in the security activity.
+	if got := eventKinds(t, srv, "alice", "reset_requested", "password_reset"); !slices.Equal(got, []string{"reset_requested", "password_reset"}) {
+		t.Errorf("security activity of the reset: %v", got)
+	}
 }
 
 // A reset submitted from the browser that is signed in as that user signs
@@ -481,6 +486,10 @@ func TestEmailChange(t *testing.T) {
 	srv.NewClient(t).Signin("alice@new.example", linkPW)
 	if strings.Contains(srv.Logs.String(), tokenOf(link)) {
 		t.Error("the email-change token appears in the log")
+	}
+	// product.md §13: the request (once, the refused tries not) and the change.
+	if got := eventKinds(t, srv, "alice", "email_change_requested", "email_changed"); !slices.Equal(got, []string{"email_change_requested", "email_changed"}) {
+		t.Errorf("security activity of the email change: %v", got)
 	}
 }
 

@@ -83,6 +83,9 @@ func TestSignoutKillsSessionServerSide(t *testing.T) {
 	if err := srv.RawDB(t).QueryRow("SELECT count(*) FROM user_sessions").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("user_sessions rows after sign-out = %d (%v), want 0", n, err)
 	}
+	if got := eventKinds(t, srv, "alice", "signed_out"); len(got) != 1 {
+		t.Errorf("signed_out events after one sign-out: %v", got)
+	}
 }
 
 // A token held before sign-in does not work after it (no fixation), and
