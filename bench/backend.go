@@ -26,8 +26,9 @@ const (
 type services struct {
 	pg      *pgtest.Cluster
 	redis   *redistest.Server
-	dbs     int // databases made so far
-	redisDB int // Redis database numbers handed out so far
+	dbs     int            // databases made so far
+	redisDB int            // Redis database numbers handed out so far
+	redisOf map[string]int // the Redis database of each PostgreSQL database
 }
 
 // startServices starts PostgreSQL and Redis for -backend postgres+redis.
@@ -72,15 +73,25 @@ func (b *bench) newDB(name string) (string, error) {
 }
 
 // serveArgs are the arguments of `gatehouse serve` on dbArg; on
-// PostgreSQL each server also gets a Redis database of its own (sixteen
+// PostgreSQL each database also gets a Redis database of its own (sixteen
 // at most, reused after) and the run's key file.
 func (b *bench) serveArgs(dbArg string) []string {
 	args := []string{"serve", "-addr", "ADDR", "-db", dbArg}
 	if b.svc == nil {
 		return args
 	}
-	n := b.svc.redisDB % 16
-	b.svc.redisDB++
+	// One Redis database per PostgreSQL database, the same at every start
+	// on it: sessions live in Redis, so a server restarted on the same
+	// data (the flood step's) must find the sessions made before.
+	n, ok := b.svc.redisOf[dbArg]
+	if !ok {
+		n = b.svc.redisDB % 16
+		b.svc.redisDB++
+		if b.svc.redisOf == nil {
+			b.svc.redisOf = map[string]int{}
+		}
+		b.svc.redisOf[dbArg] = n
+	}
 	return append(args, "-redis-url", fmt.Sprintf("redis://%s/%d", b.svc.redis.Addr, n),
 		"-secret-key-file", filepath.Join(b.dir, "bench.key"))
 }
