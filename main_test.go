@@ -221,6 +221,26 @@ func signinStatus(t *testing.T, base, name string) int {
 	return r.StatusCode
 }
 
+// A stop right after the first start, while the OpenID Connect signing
+// key is still being made in the background, waits for it: the key is
+// stored and the database closed whole after it (the stop once closed the
+// database under that write and left the -wal behind).
+func TestStopDuringFirstStartStoresTheKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.db")
+	_, stop := startServe(t, path)
+	stop()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(path + suffix); !os.IsNotExist(err) {
+			t.Errorf("%s left after a stop during the first start", suffix)
+		}
+	}
+	raw := apptest.OpenRaw(t, path)
+	var n int
+	if err := raw.QueryRow(`SELECT count(*) FROM settings WHERE name = 'oidc_signing_key'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("signing keys stored: %d (%v), want 1", n, err)
+	}
+}
+
 // A graceful stop leaves auth.db alone (no -wal, no -shm), and a copy of
 // that file serves a new server.
 func TestGracefulStopLeavesCompleteFile(t *testing.T) {

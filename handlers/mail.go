@@ -49,10 +49,14 @@ func newMailer(cfg Config) (*mailer, error) {
 }
 
 // Wait blocks until every mail job started so far has finished (sent,
-// failed or timed out). main calls it after the HTTP server has stopped,
-// before closing the database; tests call it before asserting that no
-// mail was sent.
-func (a *App) Wait() { a.mail.wg.Wait() }
+// failed or timed out), and until the OpenID Connect signing key of a
+// first start is made and stored (oidcop.Provider.Wait). main calls it
+// after the HTTP server has stopped, before closing the database, which
+// both write to; tests call it before asserting that no mail was sent.
+func (a *App) Wait() {
+	a.mail.wg.Wait()
+	a.oidc.Wait()
+}
 
 // background runs job outside the request, with its own deadline, and logs
 // its error. Errors must carry no token: jobs log what they did themselves.

@@ -261,6 +261,12 @@ func loadSigningKey(ctx context.Context, s Store, k Sealer, log *slog.Logger) (*
 	return f, nil
 }
 
+// Wait blocks until the signing key a first start makes in the background
+// is stored (or failed); at once otherwise. The server calls it before it
+// closes the database: a stop during the first start would otherwise
+// close it under that write (and leave the write-ahead log behind).
+func (p *Provider) Wait() { <-p.storage.key.done }
+
 // makeSigningKey makes a new key and stores it, unless another instance
 // stored one first: then that one is used.
 func makeSigningKey(ctx context.Context, s Store, k Sealer) (*signingKey, error) {
