@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,6 +96,35 @@ func (b *bench) forwardAuth(ctx context.Context) error {
 		p      *process
 		rounds *[]wrkResult
 	}{{"ceiling", ceil, &rr.ceiling}, {"baseline", base, &rr.base}, {"gatehouse", gh, &rr.gh}}
+	// Pinned: wrk on the first half of the CPUs, the three servers on
+	// the rest. Sharing two cores, wrk cannot load a handler that answers
+	// only headers without measuring itself (unpinned, the bare handler
+	// reached 0.80-0.88 of wrk's ceiling, so no ratio could be printed);
+	// product.md §9 allows pinning the generator. Every side is pinned
+	// alike, and judgePage then asks whether wrk had its own CPUs to spare.
+	pinned, genCPUs := "", 0
+	if n := ncpu(); n >= 2 {
+		genCPUs = n / 2
+		var gen, rest, all []int
+		for i := range n {
+			all = append(all, i)
+			if i < genCPUs {
+				gen = append(gen, i)
+			} else {
+				rest = append(rest, i)
+			}
+		}
+		for _, sd := range sides {
+			if err := pinProcess(sd.p.pid(), rest); err != nil {
+				return err
+			}
+		}
+		// The main server goes on serving other steps unpinned.
+		defer pinProcess(gh.pid(), all)
+		wrk.cpus = cpuList(gen)
+		wrk.threads = genCPUs // one thread per CPU it has
+		pinned = fmt.Sprintf("; wrk pinned to CPUs %s, the servers to CPUs %s", cpuList(gen), cpuList(rest))
+	}
 	run := func(i int, d time.Duration) (wrkResult, error) {
 		res, err := wrk.run(ctx, sides[i].p.url+"/api/authz/forward-auth", hdr, d, sides[i].p.pid())
 		if err != nil {
@@ -126,9 +156,9 @@ func (b *bench) forwardAuth(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	v := judgePage(rr, 0)
+	v := judgePage(rr, 0, genCPUs)
 	med := func(rs []wrkResult) float64 { return median(rates(rs)) }
-	how := fmt.Sprintf("wrk -t%d -c%d, %d×%s alternating, medians", wrk.threads, wrk.conns, b.o.rounds, b.o.wrkDur)
+	how := fmt.Sprintf("wrk -t%d -c%d, %d×%s alternating, medians%s", wrk.threads, wrk.conns, b.o.rounds, b.o.wrkDur, pinned)
 	b.rep.info("baseline forward-auth throughput", med(rr.base), "req/s", "bare Gin answering 200 with the Remote-* headers, request log on; "+how)
 	b.rep.info("Gatehouse forward-auth throughput", med(rr.gh), "req/s",
 		fmt.Sprintf("signed-in session, default rules; ceiling (empty body) %.0f req/s", med(rr.ceiling)))
@@ -142,8 +172,12 @@ func (b *bench) forwardAuth(ctx context.Context) error {
 		b.rep.refused(name, ">= "+num(minPageRatio), "product.md §9 and §11; no ratio: "+strings.Join(v.refusal, "; "))
 		return nil
 	}
-	b.rep.atLeast(name, v.ratio, "", minPageRatio, fmt.Sprintf("product.md §9 and §11; median of %d round pairs (%s); wrk at most %.0f%% of the machine; baseline %.2f of the ceiling",
-		len(rr.gh), joinNums(sorted(pairRatios(rr.gh, rr.base, wrkResult.rps))), 100*v.maxGen, v.baseCeil))
+	limit := fmt.Sprintf("baseline %.2f of the ceiling", v.baseCeil)
+	if genCPUs > 0 {
+		limit = fmt.Sprintf("wrk at most %.0f%% of its own CPU", 100*v.maxGenOwn)
+	}
+	b.rep.atLeast(name, v.ratio, "", minPageRatio, fmt.Sprintf("product.md §9 and §11; median of %d round pairs (%s); wrk at most %.0f%% of the machine; %s",
+		len(rr.gh), joinNums(sorted(pairRatios(rr.gh, rr.base, wrkResult.rps))), 100*v.maxGen, limit))
 	return nil
 }
 
@@ -168,4 +202,13 @@ func checkForwardAuth(base string, headers []string) error {
 		return fmt.Errorf("GET /api/authz/forward-auth: %d, Remote-User %q, want 200 %q", resp.StatusCode, resp.Header.Get("Remote-User"), benchUser)
 	}
 	return nil
+}
+
+// cpuList writes CPU numbers as taskset reads them: "0", "0,1".
+func cpuList(cpus []int) string {
+	s := make([]string, len(cpus))
+	for i, c := range cpus {
+		s[i] = strconv.Itoa(c)
+	}
+	return strings.Join(s, ",")
 }

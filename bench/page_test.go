@@ -58,7 +58,7 @@ func TestJudgePage(t *testing.T) {
 	base := rounds([]float64{40000, 45000, 44000}, 0.3)
 	gh := rounds([]float64{9000, 8800, 9100}, 0.1)
 
-	v := judgePage(pageRounds{ceiling, base, gh}, body)
+	v := judgePage(pageRounds{ceiling, base, gh}, body, 0)
 	if len(v.refusal) > 0 {
 		t.Fatalf("refused a fair run: %v", v.refusal)
 	}
@@ -82,8 +82,19 @@ func TestJudgePage(t *testing.T) {
 			"Gatehouse round 1: 4 wrk errors"},
 		{"no rounds", pageRounds{ceiling, base, nil}, "no Gatehouse rounds"},
 	}
+	// Pinned (wrk on one CPU): the ceiling rule gives way to wrk's own
+	// CPU. A baseline near the ceiling is fine when wrk had room to spare
+	// (60% of its CPU), refused when it had not (90%).
+	ofOneCPU := func(own float64) float64 { return own / float64(ncpu()) }
+	near := []float64{58000, 59000, 60000}
+	if v := judgePage(pageRounds{ceiling, rounds(near, ofOneCPU(0.6)), rounds([]float64{9000, 8800, 9100}, ofOneCPU(0.2))}, body, 1); len(v.refusal) > 0 {
+		t.Errorf("pinned, wrk at 60%% of its CPU: refused %v", v.refusal)
+	}
+	if v := judgePage(pageRounds{ceiling, rounds(near, ofOneCPU(0.9)), gh}, body, 1); !strings.Contains(strings.Join(v.refusal, "; "), "wrk used 90% of its own CPUs in baseline round 1") {
+		t.Errorf("pinned, wrk at 90%% of its CPU: refusal %v", v.refusal)
+	}
 	for _, c := range cases {
-		v := judgePage(c.r, body)
+		v := judgePage(c.r, body, 0)
 		if got := strings.Join(v.refusal, "; "); !strings.Contains(got, c.want) {
 			t.Errorf("%s: refusal %q, want it to say %q", c.name, got, c.want)
 		}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // moduleRoot finds the directory of go.mod, so the tool works from any
@@ -250,4 +252,30 @@ func waitCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// pinProcess restricts every thread of process pid to the given CPUs;
+// threads it starts afterwards inherit that. Two passes, for a thread
+// started by one not yet pinned while the first pass ran.
+func pinProcess(pid int, cpus []int) error {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	for range 2 {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("pin process %d: %w", pid, err)
+			}
+		}
+	}
+	return nil
 }

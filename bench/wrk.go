@@ -38,6 +38,9 @@ type wrkConfig struct {
 	script  string // wrkScript written to a file
 	threads int
 	conns   int
+	// cpus, when set, is the CPU list wrk is pinned to (taskset -c), as
+	// in the forward-auth step.
+	cpus string
 }
 
 // findWrk looks wrk up on PATH and writes its script into dir.
@@ -121,7 +124,12 @@ func (c *wrkConfig) run(ctx context.Context, target string, headers []string, d 
 		args = append(args, "-H", h)
 	}
 	args = append(args, target)
-	cmd := exec.CommandContext(ctx, c.path, args...)
+	name := c.path
+	if c.cpus != "" {
+		// taskset execs wrk in its own process: the rusage is wrk's.
+		name, args = "taskset", append([]string{"-c", c.cpus, c.path}, args...)
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
 	var out strings.Builder
 	cmd.Stdout = &out
 	cmd.Stderr = &out
