@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"gatehouse/internal/apptest"
+	"gatehouse/oidcop"
 	"gatehouse/rules"
 )
 
@@ -59,6 +61,16 @@ func TestScreenshots(t *testing.T) {
 	}
 	if err := app.Store.SetAdmin(context.Background(), alice.ID, true); err != nil {
 		t.Fatal(err)
+	}
+	// Apps for the admin's client list.
+	for _, c := range []oidcop.NewClient{
+		{Name: "Grafana", RedirectURIs: []string{"https://grafana.example.com/login/generic_oauth"}},
+		{Name: "Gitea", RedirectURIs: []string{"https://git.example.com/user/oauth2/gatehouse/callback"}, Trusted: true},
+		{Name: "Command-line tool", RedirectURIs: []string{"http://127.0.0.1:8400/callback"}, Public: true},
+	} {
+		if _, _, err := oidcop.AddClient(context.Background(), app.Store, c, time.Now()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, size := range sizes {
 		t.Run(size.name, func(t *testing.T) {
@@ -115,6 +127,8 @@ func TestScreenshots(t *testing.T) {
 			shot("activity")
 			tb.open("/admin")
 			shot("admin")
+			tb.open("/admin/clients")
+			shot("admin-clients")
 		})
 	}
 }
