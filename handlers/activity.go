@@ -61,16 +61,13 @@ func (a *App) activityPage(c *gin.Context) {
 func (a *App) showActivity(c *gin.Context, status int, d views.Data) {
 	ctx := c.Request.Context()
 	page := pageParam(c)
-	events, err := a.store.UserEvents(ctx, currentUser(c).ID, a.cfg.Now().Add(-account.EventRetention),
-		adminPageSize+1, (page-1)*adminPageSize)
+	limit, offset := pageRows(page)
+	events, err := a.store.UserEvents(ctx, currentUser(c).ID, a.cfg.Now().Add(-account.EventRetention), limit, offset)
 	if err != nil {
 		a.serverError(c, err)
 		return
 	}
-	more := len(events) > adminPageSize
-	if more {
-		events = events[:adminPageSize]
-	}
+	events, more := trimPage(events)
 	d.Wide = true
 	d.Activity.Pager = pager(c, page, more)
 	if d.Activity.Events, err = a.eventRows(ctx, events); err != nil {

@@ -87,6 +87,22 @@ func pageParam(c *gin.Context) int {
 	return p
 }
 
+// pageRows is the LIMIT and OFFSET that read page (from 1) of a paged
+// list: one row beyond the page, so that trimPage can tell whether a next
+// page exists.
+func pageRows(page int) (limit, offset int) {
+	return adminPageSize + 1, (page - 1) * adminPageSize
+}
+
+// trimPage cuts a list read with pageRows to the page and reports whether
+// a next page exists.
+func trimPage[T any](list []T) ([]T, bool) {
+	if len(list) > adminPageSize {
+		return list[:adminPageSize], true
+	}
+	return list, false
+}
+
 // pager links the pages around page; more tells whether a next page has
 // rows. The other query values (the search) are kept.
 func pager(c *gin.Context, page int, more bool) views.Pager {
@@ -118,15 +134,13 @@ func pager(c *gin.Context, page int, more bool) views.Pager {
 func (a *App) adminList(c *gin.Context) {
 	q := strings.TrimSpace(c.Query("q"))
 	page := pageParam(c)
-	list, err := a.store.SearchUsers(c.Request.Context(), q, account.EventSignedIn, adminPageSize+1, (page-1)*adminPageSize)
+	limit, offset := pageRows(page)
+	list, err := a.store.SearchUsers(c.Request.Context(), q, account.EventSignedIn, limit, offset)
 	if err != nil {
 		a.serverError(c, err)
 		return
 	}
-	more := len(list) > adminPageSize
-	if more {
-		list = list[:adminPageSize]
-	}
+	list, more := trimPage(list)
 	d := a.data(c, "Accounts")
 	d.Wide = true
 	d.Admin.Query = q
@@ -242,15 +256,13 @@ func lastSignIn(events []db.Event) time.Time {
 // adminLogPage is GET /admin/log: every admin action, newest first.
 func (a *App) adminLogPage(c *gin.Context) {
 	page := pageParam(c)
-	list, err := a.store.AdminLog(c.Request.Context(), adminPageSize+1, (page-1)*adminPageSize)
+	limit, offset := pageRows(page)
+	list, err := a.store.AdminLog(c.Request.Context(), limit, offset)
 	if err != nil {
 		a.serverError(c, err)
 		return
 	}
-	more := len(list) > adminPageSize
-	if more {
-		list = list[:adminPageSize]
-	}
+	list, more := trimPage(list)
 	d := a.data(c, "Admin log")
 	d.Wide = true
 	d.Admin.Pager = pager(c, page, more)
