@@ -105,9 +105,7 @@ func (a *App) totpSetup(c *gin.Context) {
 		return
 	}
 	var v validator
-	if a.checkPasswordFor(c, &v, f.CurrentPassword, func(status int, msg string) {
-		a.securityInvalid(c, status, formSetup, &validator{}, msg)
-	}) {
+	if a.securityPassword(c, formSetup, &v, f.CurrentPassword) {
 		return
 	}
 	if !v.valid() {
@@ -207,6 +205,16 @@ func (a *App) totpEnable(c *gin.Context) {
 
 const msgCodeEnter = "Enter the 6-digit code from your app."
 
+// securityPassword checks the current password a security form carries
+// (checkPasswordFor); a wrong or missing one goes into v. It reports
+// whether it answered the request itself (throttled, or a failure), with
+// the form identified by form shown again.
+func (a *App) securityPassword(c *gin.Context, form string, v *validator, pw string) (answered bool) {
+	return a.checkPasswordFor(c, v, pw, func(status int, msg string) {
+		a.securityInvalid(c, status, form, &validator{}, msg)
+	})
+}
+
 // codesPage shows new recovery codes once.
 func (a *App) codesPage(c *gin.Context, codes []string) {
 	d := a.data(c, codesTitle)
@@ -224,9 +232,7 @@ func (a *App) totpDisable(c *gin.Context) {
 	ctx := c.Request.Context()
 	user := currentUser(c)
 	var v validator
-	if a.checkPasswordFor(c, &v, f.CurrentPassword, func(status int, msg string) {
-		a.securityInvalid(c, status, formDisable, &validator{}, msg)
-	}) {
+	if a.securityPassword(c, formDisable, &v, f.CurrentPassword) {
 		return
 	}
 	v.check(strings.TrimSpace(f.Code) != "", "code", msgCodeRequired)
@@ -271,9 +277,7 @@ func (a *App) recoveryCodesSubmit(c *gin.Context) {
 	ctx := c.Request.Context()
 	user := currentUser(c)
 	var v validator
-	if a.checkPasswordFor(c, &v, f.CurrentPassword, func(status int, msg string) {
-		a.securityInvalid(c, status, formRecovery, &validator{}, msg)
-	}) {
+	if a.securityPassword(c, formRecovery, &v, f.CurrentPassword) {
 		return
 	}
 	if !v.valid() {
@@ -342,9 +346,7 @@ func (a *App) passkeyDelete(c *gin.Context) {
 	}
 	formID := "passkey-" + strconv.FormatInt(id, 10)
 	var v validator
-	if a.checkPasswordFor(c, &v, f.CurrentPassword, func(status int, msg string) {
-		a.securityInvalid(c, status, formID, &validator{}, msg)
-	}) {
+	if a.securityPassword(c, formID, &v, f.CurrentPassword) {
 		return
 	}
 	if !v.valid() {
