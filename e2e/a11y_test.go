@@ -217,6 +217,14 @@ func TestAccessibility(t *testing.T) {
 			check("admin account page")
 			tb.open("/admin/clients")
 			check("admin apps page")
+			// With an app listed: the table and its delete button.
+			if _, _, err := oidcop.AddClient(context.Background(), app.Store, oidcop.NewClient{
+				Name: "Grafana", RedirectURIs: []string{"https://grafana.example.com/login/generic_oauth"},
+			}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			tb.open("/admin/clients")
+			check("admin apps page with an app")
 		}
 		tb.open("/dashboard")
 		tb.submit(".actions form[action='/signout']", "the sign-in page", onSignin)
