@@ -216,13 +216,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	// Start-up work (migrations, parsing the templates, the key check)
-	// leaves garbage that no request needs; with GOGC=200 the first
-	// collection could be far off, so hand those pages back: an idle
-	// server holds what it uses (docs/PERFORMANCE.md, idle memory). Not
-	// before listening: the forced collection and the scavenging took
-	// 20-38 ms of a start of about 95.
-	go debug.FreeOSMemory()
+	// Start-up work (migrations, parsing the templates, the key check,
+	// and on a first start the OpenID Connect signing key made in the
+	// background) leaves garbage that no request needs; with GOGC=200 the
+	// first collection could be far off, so hand those pages back once
+	// that work is done: an idle server holds what it uses
+	// (docs/PERFORMANCE.md, idle memory). Not before listening: the
+	// forced collection and the scavenging took 20-38 ms of a start of
+	// about 95.
+	go func() {
+		app.WaitStartup()
+		debug.FreeOSMemory()
+	}()
 	logger.Info("listening", "addr", ln.Addr().String(), "db", b.desc, "base_url", baseURL.String())
 
 	select {

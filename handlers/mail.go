@@ -55,6 +55,13 @@ func newMailer(cfg Config) (*mailer, error) {
 // both write to; tests call it before asserting that no mail was sent.
 func (a *App) Wait() {
 	a.mail.wg.Wait()
+	a.WaitStartup()
+}
+
+// WaitStartup returns once the work New left running in the background
+// is done: on the first start, making and storing the OpenID Connect
+// signing key.
+func (a *App) WaitStartup() {
 	a.oidc.Wait()
 }
 
