@@ -14,6 +14,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -247,13 +248,24 @@ func newField(form Form, name, label, typ, autocomplete string) Field {
 	return f
 }
 
-// Views holds one parsed template set per page.
+// Views holds one template set per page, each parsed at the page's first
+// use.
+//
+// A set is the layout, every partial and the page, and html/template
+// needs a copy per page (it escapes the layout in each page's context), so
+// the 24 sets took 2.2 MiB of an idle server's 7 MiB of private memory
+// while most servers show a few pages and never the admin or OpenID
+// Connect ones (docs/PERFORMANCE.md, idle memory). Parsing one set takes
+// about a millisecond, once. The files are embedded, and
+// TestEveryPageAndFragmentRenders parses every one, so a set cannot fail
+// to parse in a built binary that passed its tests.
 type Views struct {
-	sets map[string]*template.Template
+	sets map[string]func() (*template.Template, error)
 }
 
-// New parses every page. assetURL maps a static file name to its URL (with
-// a content hash, so it can be cached for ever).
+// New checks that every page file is registered and prepares one set per
+// page. assetURL maps a static file name to its URL (with a content hash,
+// so it can be cached for ever).
 func New(assetURL func(string) string) (*Views, error) {
 	funcs := template.FuncMap{
 		"field":     newField,
@@ -276,20 +288,27 @@ func New(assetURL func(string) string) (*Views, error) {
 	for _, p := range pages {
 		known[p] = true
 	}
+	found := map[string]bool{}
 	for _, f := range onDisk {
 		name := strings.TrimSuffix(path.Base(f), ".html")
 		if !known[name] {
 			return nil, fmt.Errorf("views: page file %s is not registered", f)
 		}
+		found[name] = true
 	}
-	v := &Views{sets: map[string]*template.Template{}}
+	v := &Views{sets: map[string]func() (*template.Template, error){}}
 	for _, name := range pages {
-		t, err := template.New(name).Funcs(funcs).ParseFS(files,
-			"layouts/base.html", "partials/*.html", "pages/"+name+".html")
-		if err != nil {
-			return nil, fmt.Errorf("views: page %s: %w", name, err)
+		if !found[name] {
+			return nil, fmt.Errorf("views: page %s has no file pages/%s.html", name, name)
 		}
-		v.sets[name] = t
+		v.sets[name] = sync.OnceValues(func() (*template.Template, error) {
+			t, err := template.New(name).Funcs(funcs).ParseFS(files,
+				"layouts/base.html", "partials/*.html", "pages/"+name+".html")
+			if err != nil {
+				return nil, fmt.Errorf("views: page %s: %w", name, err)
+			}
+			return t, nil
+		})
 	}
 	return v, nil
 }
@@ -308,9 +327,13 @@ func (v *Views) Pages() []string {
 // defines) of page into a buffer and returns it, so a template error never
 // becomes half a page.
 func (v *Views) HTML(page, block string, data Data) ([]byte, error) {
-	t, ok := v.sets[page]
+	set, ok := v.sets[page]
 	if !ok {
 		return nil, fmt.Errorf("views: unknown page %q", page)
+	}
+	t, err := set()
+	if err != nil {
+		return nil, err
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, block, data); err != nil {

@@ -26,7 +26,12 @@ func TestEveryPageAndFragmentRenders(t *testing.T) {
 	}
 	for _, page := range v.Pages() {
 		blocks := []string{"base"}
-		for _, tmpl := range v.sets[page].Templates() {
+		set, err := v.sets[page]()
+		if err != nil {
+			t.Errorf("%s: %v", page, err)
+			continue
+		}
+		for _, tmpl := range set.Templates() {
 			if strings.HasSuffix(tmpl.Name(), "-form") {
 				blocks = append(blocks, tmpl.Name())
 			}
