@@ -1,43 +1,72 @@
 // Package useragent describes a User-Agent header the way a person names
-// their device: "Firefox on Linux". The sessions page uses it so people can
-// recognise their own sessions.
+// their device: "Firefox on Linux". The sessions and activity pages use it
+// so people can recognise their own sessions, and the new-device mail
+// compares its descriptions.
+//
+// It wraps github.com/mileusna/useragent, which reads the header's tokens
+// with a few string comparisons. The parser used before built a trie of
+// 5 MiB of small objects at the first sign-in and kept it: every garbage
+// collection marked it again, which cost about 10% of a sign-in's CPU
+// under load (docs/PERFORMANCE.md).
 package useragent
 
 import (
-	uaparser "github.com/medama-io/go-useragent"
-	"github.com/medama-io/go-useragent/agents"
+	ua "github.com/mileusna/useragent"
 )
 
 // Unknown is what Describe says when it cannot name the browser.
 const Unknown = "Unknown browser"
 
-// osNames spells the parser's operating systems the way their makers do.
-var osNames = map[agents.OS]string{
-	agents.OSMacOS: "macOS",
+// browsers are the parser's browser names that Describe shows, spelled
+// the way their makers do. Any other name is shown only with a known
+// system, so tools (curl, Go-http-client) and crawlers stay Unknown.
+var browsers = map[string]string{
+	ua.Chrome:           "Chrome",
+	ua.HeadlessChrome:   "Chrome",
+	ua.Firefox:          "Firefox",
+	ua.Safari:           "Safari",
+	ua.MobileSafari:     "Safari",
+	ua.Edge:             "Edge",
+	ua.Opera:            "Opera",
+	ua.OperaMini:        "Opera Mini",
+	ua.OperaTouch:       "Opera Touch",
+	ua.Vivaldi:          "Vivaldi",
+	ua.SamsungBrowser:   "Samsung Internet",
+	ua.InternetExplorer: "Internet Explorer",
+	"Trident":           "Internet Explorer", // 11 names only its engine
+}
+
+// systems respells the parser's operating systems where it differs from
+// how their makers name them.
+var systems = map[string]string{
+	ua.CrOS:      "ChromeOS",
+	ua.WindowsNT: "Windows",
 }
 
 // Describe returns "BROWSER on OS", just "BROWSER" when the system is not
 // recognised, and Unknown when the browser is not (curl, bots, an empty
 // header). It never fails: the header is whatever the client sent.
-func Describe(ua string) string {
-	if ua == "" {
+func Describe(header string) string {
+	if header == "" {
 		return Unknown
 	}
-	// NewParser builds its trie once per process and returns the same
-	// parser afterwards, so calling it here costs nothing after the first
-	// time and keeps the start of the server fast.
-	agent := uaparser.NewParser().Parse(ua)
-	browser := agent.Browser()
-	if browser == "" {
-		return Unknown
+	agent := ua.Parse(header)
+	os := agent.OS
+	if name, ok := systems[os]; ok {
+		os = name
 	}
-	os := agent.OS()
+	browser, known := browsers[agent.Name]
+	if !known {
+		// A name the table does not know is shown only for a client on
+		// a known system that does not call itself a bot (an in-app
+		// browser, a newer browser): tools and crawlers name no system.
+		if agent.Name == "" || agent.Bot || os == "" {
+			return Unknown
+		}
+		browser = agent.Name
+	}
 	if os == "" {
-		return string(browser)
+		return browser
 	}
-	name, ok := osNames[os]
-	if !ok {
-		name = string(os)
-	}
-	return string(browser) + " on " + name
+	return browser + " on " + os
 }
