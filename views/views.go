@@ -253,9 +253,9 @@ func newField(form Form, name, label, typ, autocomplete string) Field {
 //
 // A set is the layout, every partial and the page, and html/template
 // needs a copy per page (it escapes the layout in each page's context), so
-// the 24 sets took 2.2 MiB of an idle server's 7 MiB of private memory
-// while most servers show a few pages and never the admin or OpenID
-// Connect ones (docs/PERFORMANCE.md, idle memory). Parsing one set takes
+// parsing every set at start took 2.3 MiB of an idle server's 7 MiB of
+// private memory, while most servers show a few pages and never the admin
+// or OpenID Connect ones (docs/PERFORMANCE.md, idle memory). Parsing one set takes
 // about a millisecond, once. The files are embedded, and
 // TestEveryPageAndFragmentRenders parses every one, so a set cannot fail
 // to parse in a built binary that passed its tests.
