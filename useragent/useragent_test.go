@@ -2,6 +2,7 @@ package useragent
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -78,4 +79,16 @@ func FuzzDescribe(f *testing.F) {
 			t.Errorf("Describe(%q) = %q, not valid UTF-8", header, got)
 		}
 	})
+}
+
+// A header longer than MaxLen is read up to MaxLen only.
+func TestDescribeReadsMaxLen(t *testing.T) {
+	firefox := "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	long := firefox + strings.Repeat(" a/1", 1<<18)
+	if got, want := Describe(long), Describe(long[:MaxLen]); got != want {
+		t.Errorf("Describe(1 MiB header) = %q, want %q (its first %d bytes)", got, want, MaxLen)
+	}
+	if got := Describe(long); got != "Firefox on Linux" {
+		t.Errorf("Describe(Firefox header + padding) = %q, want %q", got, "Firefox on Linux")
+	}
 }
