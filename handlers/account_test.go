@@ -484,6 +484,9 @@ func queryStrings(t *testing.T, d *sql.DB, q string, args ...any) []string {
 		}
 		out = append(out, s)
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	return out
 }
 

@@ -18,22 +18,6 @@ func eventKinds(t *testing.T, srv *apptest.Server, user string, kinds ...string)
 		marks[i] = "?"
 		args = append(args, k)
 	}
-	rows, err := srv.RawDB(t).Query(`SELECT e.kind FROM security_events e JOIN users u ON u.id = e.user_id
+	return queryStrings(t, srv.RawDB(t), `SELECT e.kind FROM security_events e JOIN users u ON u.id = e.user_id
 		WHERE u.username = ? AND e.kind IN (`+strings.Join(marks, ", ")+`) ORDER BY e.id`, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
