@@ -126,11 +126,8 @@ func (s *Service) EmailProblem(ctx context.Context, raw, clientIP string) (strin
 func (s *Service) lookUpTaken(ctx context.Context, p *Problems, username, email, clientIP string) error {
 	tctx := context.WithoutCancel(ctx)
 	if clientIP != "" {
-		wait, err := s.limits.Check(tctx, TakenAnswers, AddressKey(clientIP))
-		if err != nil {
-			s.log.Error("throttle", "err", err)
-		} else if wait > 0 {
-			return &ThrottledError{Rule: TakenAnswers, Wait: wait}
+		if err := s.refuse(tctx, TakenAnswers, AddressKey(clientIP)); err != nil {
+			return err
 		}
 	}
 	before := len(p.Order)

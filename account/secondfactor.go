@@ -497,14 +497,7 @@ func (s *Service) RefusePasskey(ctx context.Context, clientIP string) error {
 // PasskeyChallenges' worth. A refused call stores nothing.
 func (s *Service) TakePasskeyChallenge(ctx context.Context, clientIP string) error {
 	wait, err := s.limits.Take(context.WithoutCancel(ctx), PasskeyChallenges, AddressKey(clientIP))
-	if err != nil {
-		s.log.Error("throttle", "err", err)
-		return nil
-	}
-	if wait > 0 {
-		return &ThrottledError{Rule: PasskeyChallenges, Wait: wait}
-	}
-	return nil
+	return s.throttled(PasskeyChallenges, wait, err)
 }
 
 // PasskeyFailed counts a failed passkey sign-in against the client

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"gatehouse/db"
 	"gatehouse/rules"
@@ -158,10 +159,16 @@ func (s *Service) checkPassword(ctx context.Context, user *db.User, pw string, r
 }
 
 // refuse returns a *ThrottledError when key is at its limit under rule.
-// A throttle store that fails is logged and lets the attempt through: the
-// hash still bounds the rate, and sign-in keeps working.
 func (s *Service) refuse(ctx context.Context, rule throttle.Rule, key string) error {
 	wait, err := s.limits.Check(ctx, rule, key)
+	return s.throttled(rule, wait, err)
+}
+
+// throttled turns a throttle store's answer under rule into a refusal: a
+// *ThrottledError while wait is positive. A store that failed is logged
+// and lets the attempt through: the hash (or the feature's own cost)
+// still bounds the rate, and signing in keeps working.
+func (s *Service) throttled(rule throttle.Rule, wait time.Duration, err error) error {
 	if err != nil {
 		s.log.Error("throttle", "err", err)
 		return nil
