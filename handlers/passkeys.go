@@ -120,6 +120,15 @@ func (a *App) takeCeremony(c *gin.Context, kind, id string) (*ceremony, error) {
 	return &cer, nil
 }
 
+// jsonFailure answers a script with what failure makes of err (a
+// refusal's status, message and Retry-After), unless failure answered
+// itself.
+func (a *App) jsonFailure(c *gin.Context, err error) {
+	if status, msg, answered := a.failure(c, err); !answered {
+		jsonError(c, status, msg, nil)
+	}
+}
+
 // jsonError answers a script: {"error": CODE, "message": ..., "fields": {...}}.
 func jsonError(c *gin.Context, status int, message string, fields map[string]string) {
 	code := jsonErrors[status]
@@ -290,8 +299,7 @@ func (a *App) passkeyRegisterFinish(c *gin.Context) {
 // since it is the whole sign-in.
 func (a *App) passkeySigninBegin(c *gin.Context) {
 	if err := a.accounts.TakePasskeyChallenge(c.Request.Context(), c.ClientIP()); err != nil {
-		status, msg, _ := a.failure(c, err)
-		jsonError(c, status, msg, nil)
+		a.jsonFailure(c, err)
 		return
 	}
 	var assertion *protocol.CredentialAssertion
@@ -339,8 +347,7 @@ func (a *App) passkeySigninFinish(c *gin.Context) {
 	ctx := c.Request.Context()
 	ip := c.ClientIP()
 	if err := a.accounts.RefusePasskey(ctx, ip); err != nil {
-		status, msg, _ := a.failure(c, err)
-		jsonError(c, status, msg, nil)
+		a.jsonFailure(c, err)
 		return
 	}
 	cer, err := a.takeCeremony(c, "signin", req.ID)
