@@ -25,7 +25,6 @@ var browsers = map[string]string{
 	ua.HeadlessChrome:   "Chrome",
 	ua.Firefox:          "Firefox",
 	ua.Safari:           "Safari",
-	ua.MobileSafari:     "Safari",
 	ua.Edge:             "Edge",
 	ua.Opera:            "Opera",
 	ua.OperaMini:        "Opera Mini",
@@ -34,13 +33,6 @@ var browsers = map[string]string{
 	ua.SamsungBrowser:   "Samsung Internet",
 	ua.InternetExplorer: "Internet Explorer",
 	"Trident":           "Internet Explorer", // 11 names only its engine
-}
-
-// systems respells the parser's operating systems where it differs from
-// how their makers name them.
-var systems = map[string]string{
-	ua.CrOS:      "ChromeOS",
-	ua.WindowsNT: "Windows",
 }
 
 // MaxLen is how much of a header Describe reads. Real browsers send well
@@ -59,10 +51,7 @@ func Describe(header string) string {
 		header = header[:MaxLen]
 	}
 	agent := ua.Parse(header)
-	os := agent.OS
-	if name, ok := systems[os]; ok {
-		os = name
-	}
+	os := agent.OS // spelled as the makers do: macOS, iOS, ChromeOS
 	browser, known := browsers[agent.Name]
 	if !known {
 		// A name the table does not know is shown only for a client on
