@@ -25,6 +25,7 @@ func HashToken(token string) string {
 // token before it reaches the database. Finds use the read pool (and the
 // session cache, db/cache.go), writes the write pool.
 type SessionStore struct {
+	store *Store
 	read  *sqlite3store.SQLite3Store
 	write *sqlite3store.SQLite3Store
 	cache *cache
@@ -38,6 +39,7 @@ func (s *Store) SessionStore() *SessionStore { return s.sessions }
 func newSessionStore(s *Store) *SessionStore {
 	cfg := sqlite3store.Config{CleanUpInterval: 0}
 	return &SessionStore{
+		store: s,
 		read:  sqlite3store.NewWithConfig(s.read.DB, cfg),
 		write: sqlite3store.NewWithConfig(s.write.DB, cfg),
 		cache: s.cache,
@@ -63,10 +65,19 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 	return b, true, nil
 }
 
-// Commit implements scs.Store.
+// Commit implements scs.Store. It writes what sqlite3store would, but
+// without waiting for the disk (durability.go): session data only adds to
+// a session, and what ends one (Delete, and the user_sessions row that
+// every signed-in request needs) still waits.
 func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
 	hash := HashToken(token)
-	if err := s.write.Commit(hash, b, expiry); err != nil {
+	ctx := context.Background()
+	err := s.store.lazily(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `REPLACE INTO sessions (token, data, expiry) VALUES (?, ?, julianday(?))`,
+			hash, b, expiry.UTC().Format("2006-01-02T15:04:05.999"))
+		return err
+	})
+	if err != nil {
 		s.cache.dropData(hash)
 		return err
 	}
@@ -154,6 +165,10 @@ type NewSession struct {
 	UserAgent    string
 	Method       string // how it was signed in; "" is "password"
 	SecondFactor bool   // it passed a second factor
+	// Event, when set, is the sign-in's entry in the account's activity
+	// (product.md §13), stored with the session in one transaction: the
+	// two start together or not at all. Its UserID is UserID.
+	Event *Event
 }
 
 // SessionMethod is the session's sign-in method as stored.
@@ -168,22 +183,39 @@ func (n NewSession) SessionMethod() string {
 // sign-in read it: its password is no longer the one that was checked.
 var ErrAccountChanged = errors.New("db: account changed while signing in")
 
-// CreateSession records a new signed-in session and returns its id, or
-// ErrAccountChanged. The check and the insert are one statement on the
-// one write connection, so a password change either comes before it (and
-// nothing starts) or after it (and ends it with the others).
+// CreateSession records a new signed-in session, and n.Event with it,
+// and returns the session's id, or ErrAccountChanged. The check and the
+// insert are one statement on the one write connection, so a password
+// change either comes before it (and nothing starts) or after it (and
+// ends it with the others). The commit does not wait for the disk
+// (durability.go).
 func (s *Store) CreateSession(ctx context.Context, n NewSession) (int64, error) {
-	res, err := s.write.ExecContext(ctx, `
-		INSERT INTO user_sessions (user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor)
-		SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND password_hash = ?`,
-		HashToken(n.Token), n.Now.Unix(), n.Now.Unix(), n.Expires.Unix(), n.IP, n.UserAgent,
-		n.SessionMethod(), n.SecondFactor, n.UserID, n.PasswordHash)
-	if err := oneRow(res, err); errors.Is(err, ErrNotFound) {
+	var id int64
+	err := s.lazily(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO user_sessions (user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor)
+			SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND password_hash = ?`,
+			HashToken(n.Token), n.Now.Unix(), n.Now.Unix(), n.Expires.Unix(), n.IP, n.UserAgent,
+			n.SessionMethod(), n.SecondFactor, n.UserID, n.PasswordHash)
+		if err := oneRow(res, err); err != nil {
+			return err
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		if n.Event == nil {
+			return nil
+		}
+		e := *n.Event
+		e.UserID = n.UserID
+		return addEvent(ctx, tx, e)
+	})
+	if errors.Is(err, ErrNotFound) {
 		return 0, ErrAccountChanged
 	} else if err != nil {
 		return 0, fmt.Errorf("db: create session: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // SessionUser loads, in one query, a live session and its user: the
@@ -237,10 +269,14 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 	return u, sess, nil
 }
 
-// TouchSession moves a session's last-seen time forward. Callers rate-limit
-// it so a page view does not write each time.
+// TouchSession moves a session's last-seen time forward, without waiting
+// for the disk (durability.go). Callers rate-limit it so a page view does
+// not write each time.
 func (s *Store) TouchSession(ctx context.Context, sessionID int64, now time.Time) error {
-	_, err := s.write.ExecContext(ctx, `UPDATE user_sessions SET last_seen_at = ? WHERE id = ?`, now.Unix(), sessionID)
+	err := s.lazily(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE user_sessions SET last_seen_at = ? WHERE id = ?`, now.Unix(), sessionID)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("db: touch session: %w", err)
 	}

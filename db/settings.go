@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // Setting returns a server-wide value (the secret key's check, a sealed
@@ -54,11 +56,15 @@ type Event struct {
 // AddEvent records a security event of an account, or returns ErrNotFound
 // when the account is gone (deleted while a sign-in finished, say).
 func (s *Store) AddEvent(ctx context.Context, e Event) error {
+	return addEvent(ctx, s.write, e)
+}
+
+func addEvent(ctx context.Context, x sqlx.ExecerContext, e Event) error {
 	var actor sql.NullInt64
 	if e.ActorID != 0 {
 		actor = sql.NullInt64{Int64: e.ActorID, Valid: true}
 	}
-	res, err := s.write.ExecContext(ctx, `
+	res, err := x.ExecContext(ctx, `
 		INSERT INTO security_events (user_id, at, kind, ip, user_agent, detail, actor_id)
 		SELECT id, ?, ?, ?, ?, ?, ? FROM users WHERE id = ?`,
 		e.At.Unix(), e.Kind, e.IP, e.UserAgent, e.Detail, actor, e.UserID)

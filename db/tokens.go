@@ -87,30 +87,34 @@ func (s *Store) CreateLinkToken(ctx context.Context, userID int64, kind TokenKin
 	if kind == TokenEmailChange {
 		target = sql.NullString{String: newEmail, Valid: true}
 	}
-	tx, err := s.write.BeginTxx(ctx, nil)
-	if err != nil {
-		return "", err
+	// A verification link only adds: it does not wait for the disk
+	// (durability.go). A new reset or email-change link voids the older
+	// ones, and that waits.
+	run := s.inTx
+	if kind == TokenVerify {
+		run = s.lazily
 	}
-	defer tx.Rollback()
-	if kind == TokenReset || kind == TokenEmailChange {
-		if err := voidLinkTokens(ctx, tx, userID, kind); err != nil {
-			return "", err
+	err = run(ctx, func(tx *sqlx.Tx) error {
+		if kind == TokenReset || kind == TokenEmailChange {
+			if err := voidLinkTokens(ctx, tx, userID, kind); err != nil {
+				return err
+			}
 		}
-	}
-
-	_, err = tx.ExecContext(ctx, `
-		INSERT INTO link_tokens (token_hash, kind, user_id, new_email, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		HashToken(token), string(kind), userID, target, now.Unix(), expires.Unix())
-	if isForeignKey(err) {
-		// The account was deleted while its mail was being prepared.
-		return "", ErrNotFound
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO link_tokens (token_hash, kind, user_id, new_email, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			HashToken(token), string(kind), userID, target, now.Unix(), expires.Unix())
+		if isForeignKey(err) {
+			// The account was deleted while its mail was being prepared.
+			return ErrNotFound
+		}
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return "", err
 	}
 	if err != nil {
 		return "", fmt.Errorf("db: create link token: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return "", err
 	}
 	return token, nil
 }

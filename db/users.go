@@ -85,48 +85,43 @@ const userColumns = `id, username, email, password_hash, email_verified_at, crea
 // (lowercase). It returns ErrDuplicateUsername or ErrDuplicateEmail when
 // either is taken.
 func (s *Store) CreateUser(ctx context.Context, username, email, passwordHash string, now time.Time) (*User, error) {
-	tx, err := s.write.BeginTxx(ctx, nil)
+	var id int64
+	// A new account does not wait for the disk (durability.go).
+	err := s.lazily(ctx, func(tx *sqlx.Tx) error {
+		// The transaction holds the write lock (BEGIN IMMEDIATE), so this
+		// check and the insert cannot be split by another sign-up. It
+		// tells which of the two unique columns clashed without parsing
+		// error messages.
+		var clash struct {
+			Username bool `db:"username_taken"`
+			Email    bool `db:"email_taken"`
+		}
+		err := tx.GetContext(ctx, &clash, `
+			SELECT EXISTS (SELECT 1 FROM users WHERE username = ?) AS username_taken,
+			       EXISTS (SELECT 1 FROM users WHERE email = ?)    AS email_taken`,
+			username, email)
+		switch {
+		case err != nil:
+			return err
+		case clash.Username:
+			return ErrDuplicateUsername
+		case clash.Email:
+			return ErrDuplicateEmail
+		}
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO users (username, email, password_hash, created_at)
+			VALUES (?, ?, ?, ?)`,
+			username, email, passwordHash, now.Unix())
+		if isUnique(err) {
+			return ErrDuplicateUsername
+		}
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
 	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
-	// The transaction holds the write lock (BEGIN IMMEDIATE), so this check
-	// and the insert cannot be split by another sign-up. It tells which of
-	// the two unique columns clashed without parsing error messages.
-	var clash struct {
-		Username bool `db:"username_taken"`
-		Email    bool `db:"email_taken"`
-	}
-	err = tx.GetContext(ctx, &clash, `
-		SELECT EXISTS (SELECT 1 FROM users WHERE username = ?) AS username_taken,
-		       EXISTS (SELECT 1 FROM users WHERE email = ?)    AS email_taken`,
-		username, email)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case clash.Username:
-		return nil, ErrDuplicateUsername
-	case clash.Email:
-		return nil, ErrDuplicateEmail
-	}
-
-	res, err := tx.ExecContext(ctx, `
-		INSERT INTO users (username, email, password_hash, created_at)
-		VALUES (?, ?, ?, ?)`,
-		username, email, passwordHash, now.Unix())
-	if isUnique(err) {
-		return nil, ErrDuplicateUsername
-	}
-	if err != nil {
-		return nil, err
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
 	return &User{ID: id, Username: username, Email: email, PasswordHash: passwordHash, CreatedAt: time.Unix(now.Unix(), 0).UTC()}, nil

@@ -48,7 +48,10 @@ func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error 
 		return err
 	}
 	a.sessions.RememberMe(ctx, remember)
+	// Before the sign-in is recorded: it compares with the earlier ones.
+	newBrowser := a.newBrowser(c, proof)
 	now := a.cfg.Now()
+	ua := truncateUserAgent(c.Request.UserAgent())
 	sid, err := a.store.CreateSession(ctx, db.NewSession{
 		UserID:       proof.User.ID,
 		PasswordHash: proof.User.PasswordHash,
@@ -56,9 +59,12 @@ func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error 
 		Now:          now,
 		Expires:      a.sessions.Deadline(ctx),
 		IP:           c.ClientIP(),
-		UserAgent:    truncateUserAgent(c.Request.UserAgent()),
+		UserAgent:    ua,
 		Method:       string(proof.Method),
 		SecondFactor: proof.Method.SecondFactor(),
+		// The sign-in's entry in the account's activity (§13) starts with
+		// the session, in the same transaction.
+		Event: &db.Event{At: now, Kind: account.EventSignedIn, Detail: string(proof.Method), IP: c.ClientIP(), UserAgent: ua},
 	})
 	if err != nil {
 		// Nothing started: the renewed token carries no sign-in.
@@ -68,9 +74,9 @@ func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error 
 	a.sessions.Put(ctx, sessionIDKey, sid)
 	a.log.Info("signed in", "user_id", proof.User.ID, "method", string(proof.Method), "ip", c.ClientIP())
 	a.notePasswordOf(c, proof.Method)
-	// Before the sign-in is recorded: it compares with the earlier ones.
-	a.mailNewDevice(c, proof)
-	a.record(c, proof.User.ID, account.EventSignedIn, string(proof.Method))
+	if newBrowser {
+		a.mailNewDevice(c, proof)
+	}
 	return nil
 }
 

@@ -190,25 +190,31 @@ func (a *App) pageURL(path string) string {
 	return u.String()
 }
 
-// mailNewDevice sends the new-device mail of product.md §13 when this
-// sign-in comes from a browser (name and system) the account has not
-// signed in from in 90 days: never for the sign-in that comes with
-// sign-up, and at most one an hour per account, a cap in the throttle's
-// store so that every instance shares it.
-func (a *App) mailNewDevice(c *gin.Context, proof *account.Proof) {
+// newBrowser reports whether this sign-in comes from a browser (name and
+// system) the account has not signed in from in 90 days (product.md §13):
+// never the sign-in that comes with sign-up. It must be asked before the
+// sign-in is recorded. A failed look-up is logged and counts as known.
+func (a *App) newBrowser(c *gin.Context, proof *account.Proof) bool {
 	if proof.NewAccount {
-		return
+		return false
 	}
-	ctx := c.Request.Context()
-	ua := truncateUserAgent(c.Request.UserAgent())
-	isNew, err := a.accounts.NewBrowser(ctx, proof.User.ID, ua)
+	isNew, err := a.accounts.NewBrowser(c.Request.Context(), proof.User.ID, truncateUserAgent(c.Request.UserAgent()))
 	if err != nil {
 		a.log.Error("new-device check", "user_id", proof.User.ID, "err", err)
+		return false
+	}
+	return isNew
+}
+
+// mailNewDevice sends the new-device mail of product.md §13 for a sign-in
+// from a new browser (newBrowser): at most one an hour per account, a cap
+// in the throttle's store so that every instance shares it.
+func (a *App) mailNewDevice(c *gin.Context, proof *account.Proof) {
+	ctx := c.Request.Context()
+	if !a.accounts.TakeNewDeviceMail(ctx, proof.User.ID) {
 		return
 	}
-	if !isNew || !a.accounts.TakeNewDeviceMail(ctx, proof.User.ID) {
-		return
-	}
+	ua := truncateUserAgent(c.Request.UserAgent())
 	user, browser, ip, at := proof.User, useragent.Describe(ua), c.ClientIP(), a.cfg.Now()
 	a.background(views.MailNewDevice, func(ctx context.Context) error {
 		return a.sendMail(ctx, views.MailNewDevice, user.ID, views.MailData{

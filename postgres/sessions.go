@@ -112,15 +112,31 @@ const sessionColumns = `id, user_id, created_at, last_seen_at, expires_at, ip, u
 // insert to commit and then ends the session with the others. Without the
 // lock, the read would see the old hash of an uncommitted change and the
 // session would outlive it.
+//
+// n.Event is inserted by the same statement, so the two start together or
+// not at all. The commit waits as PostgreSQL is configured
+// (synchronous_commit): that wait is the database server's, and holds
+// none of Gatehouse's CPUs the way a SQLite commit does
+// (db/durability.go).
 func (s *Store) CreateSession(ctx context.Context, n db.NewSession) (int64, error) {
-	var id int64
-	err := s.pool.QueryRow(ctx, `
+	insert := `
 		INSERT INTO user_sessions (user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor)
 		SELECT id, $1::text, $2::bigint, $2::bigint, $3::bigint, $4::text, $5::text, $8::text, $9::boolean
 		FROM (SELECT id FROM users WHERE id = $6 AND password_hash = $7 FOR SHARE) AS u
-		RETURNING id`,
-		db.HashToken(n.Token), n.Now.Unix(), n.Expires.Unix(), n.IP, n.UserAgent,
-		n.UserID, n.PasswordHash, n.SessionMethod(), n.SecondFactor).Scan(&id)
+		RETURNING id`
+	args := []any{db.HashToken(n.Token), n.Now.Unix(), n.Expires.Unix(), n.IP, n.UserAgent,
+		n.UserID, n.PasswordHash, n.SessionMethod(), n.SecondFactor}
+	if e := n.Event; e != nil {
+		insert = `
+		WITH s AS (` + insert + `), e AS (
+			INSERT INTO security_events (user_id, at, kind, ip, user_agent, detail)
+			SELECT $6, $10, $11, $12, $13, $14 FROM s
+		)
+		SELECT id FROM s`
+		args = append(args, e.At.Unix(), e.Kind, e.IP, e.UserAgent, e.Detail)
+	}
+	var id int64
+	err := s.pool.QueryRow(ctx, insert, args...).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, db.ErrAccountChanged
 	}

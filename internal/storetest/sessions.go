@@ -120,6 +120,41 @@ func testSessionStartsOnlyWithTheCheckedPassword(t *testing.T, s Store) {
 	}
 }
 
+// A sign-in's event is stored with its session, in one transaction: both
+// or neither (product.md §13 lists every sign-in that started, and only
+// those).
+func testSessionStartsWithItsEvent(t *testing.T, s Store) {
+	ctx := t.Context()
+	alice := newUser(t, s, "alice", "hash")
+	ev := db.Event{At: now, Kind: "signed_in", Detail: "password", IP: "192.0.2.7", UserAgent: "ua-7"}
+	sid, err := s.CreateSession(ctx, db.NewSession{UserID: alice.ID, PasswordHash: "hash", Token: "t1", Now: now,
+		Expires: now.Add(time.Hour), IP: ev.IP, UserAgent: ev.UserAgent, Event: &ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := s.UserSessions(ctx, alice.ID, now, time.Hour); len(list) != 1 || list[0].ID != sid {
+		t.Errorf("sessions %+v, want the one started", list)
+	}
+	got, err := s.UserEvents(ctx, alice.ID, now.Add(-time.Hour), 10, 0)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("events %+v, %v; want the sign-in's", got, err)
+	}
+	want := ev
+	want.ID, want.UserID = got[0].ID, alice.ID
+	if got[0] != want {
+		t.Errorf("event %+v, want %+v", got[0], want)
+	}
+	// A sign-in that starts nothing records nothing.
+	_, err = s.CreateSession(ctx, db.NewSession{UserID: alice.ID, PasswordHash: "an older hash", Token: "t2", Now: now,
+		Expires: now.Add(time.Hour), Event: &ev})
+	if !errors.Is(err, db.ErrAccountChanged) {
+		t.Fatalf("session with another hash: %v, want ErrAccountChanged", err)
+	}
+	if got, _ := s.UserEvents(ctx, alice.ID, now.Add(-time.Hour), 10, 0); len(got) != 1 {
+		t.Errorf("events %+v after a sign-in that started nothing, want only the first", got)
+	}
+}
+
 // The same, with the change and the sign-in racing: whichever wins, no
 // session signed in with the old password is left.
 func testPasswordChangeRacesSignIn(t *testing.T, s Store) {

@@ -100,6 +100,7 @@ var tests = []test{
 	{"SessionLifecycle", testSessionLifecycle},
 	{"SessionStartsOnlyWithTheCheckedPassword", testSessionStartsOnlyWithTheCheckedPassword},
 	{"PasswordChangeRacesSignIn", testPasswordChangeRacesSignIn},
+	{"SessionStartsWithItsEvent", testSessionStartsWithItsEvent},
 	{"ReplacedTokenStaysDead", testReplacedTokenStaysDead},
 	{"SessionData", testSessionData},
 	{"EndedSessionsLoseTheirData", testEndedSessionsLoseTheirData},
