@@ -43,6 +43,7 @@ type Store interface {
 	// Connect tokens, pending requests, consents): disabling and "This
 	// wasn't me" call it.
 	RevokeUserGrants(ctx context.Context, userID int64) error
+	SignedInWith(ctx context.Context, userID int64, kind, userAgent string, since time.Time) (bool, error)
 	SignInUserAgents(ctx context.Context, userID int64, kind string, since time.Time) ([]string, error)
 	DeleteSecurityEventsBefore(ctx context.Context, before time.Time) (int64, error)
 }

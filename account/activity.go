@@ -108,7 +108,15 @@ func upperFirst(s string) string {
 // browser (its name and system, as useragent.Describe says them) within
 // the retention; call it before the sign-in is recorded.
 func (s *Service) NewBrowser(ctx context.Context, userID int64, userAgent string) (bool, error) {
-	seen, err := s.store.SignInUserAgents(ctx, userID, EventSignedIn, s.Now().Add(-EventRetention))
+	since := s.Now().Add(-EventRetention)
+	// Most sign-ins come from a browser that sent this very header before:
+	// one index look-up. Only a header not seen (a browser updated, or a
+	// new one) reads the account's list of browsers.
+	same, err := s.store.SignedInWith(ctx, userID, EventSignedIn, userAgent, since)
+	if err != nil || same {
+		return false, err
+	}
+	seen, err := s.store.SignInUserAgents(ctx, userID, EventSignedIn, since)
 	if err != nil {
 		return false, err
 	}

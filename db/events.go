@@ -48,6 +48,21 @@ func (s *Store) UserEvents(ctx context.Context, userID int64, since time.Time, l
 	return out, nil
 }
 
+// SignedInWith reports whether the account has an event of kind with
+// exactly this User-Agent header at or after since: one look-up in
+// security_events_browser_idx.
+func (s *Store) SignedInWith(ctx context.Context, userID int64, kind, userAgent string, since time.Time) (bool, error) {
+	var found bool
+	err := s.read.GetContext(ctx, &found, `
+		SELECT EXISTS (SELECT 1 FROM security_events
+		               WHERE user_id = ? AND kind = ? AND user_agent = ? AND at >= ?)`,
+		userID, kind, userAgent, since.Unix())
+	if err != nil {
+		return false, fmt.Errorf("db: look up sign-in browser: %w", err)
+	}
+	return found, nil
+}
+
 // SignInUserAgents returns the distinct User-Agent headers of the
 // account's sign-ins (events of kind) at or after since: the browsers the
 // new-device mail counts as known.

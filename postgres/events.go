@@ -39,6 +39,21 @@ func (s *Store) UserEvents(ctx context.Context, userID int64, since time.Time, l
 	return out, nil
 }
 
+// SignedInWith reports whether the account has an event of kind with
+// exactly this User-Agent header at or after since: one look-up in
+// security_events_browser_idx.
+func (s *Store) SignedInWith(ctx context.Context, userID int64, kind, userAgent string, since time.Time) (bool, error) {
+	var found bool
+	err := s.pool.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM security_events
+		               WHERE user_id = $1 AND kind = $2 AND user_agent = $3 AND at >= $4)`,
+		userID, kind, userAgent, since.Unix()).Scan(&found)
+	if err != nil {
+		return false, fmt.Errorf("postgres: look up sign-in browser: %w", err)
+	}
+	return found, nil
+}
+
 // SignInUserAgents returns the distinct User-Agent headers of the
 // account's sign-ins (events of kind) at or after since.
 func (s *Store) SignInUserAgents(ctx context.Context, userID int64, kind string, since time.Time) ([]string, error) {

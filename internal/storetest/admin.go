@@ -175,6 +175,22 @@ func testUserEvents(t *testing.T, s Store) {
 	if err != nil || len(uas) != 1 || uas[0] != "ua-1" {
 		t.Errorf("SignInUserAgents = %v, %v; want [ua-1]", uas, err)
 	}
+	// The exact look-up: this kind, this account, this header, in time.
+	for _, c := range []struct {
+		kind, ua string
+		want     bool
+	}{
+		{"signed_in", "ua-1", true},
+		{"signed_in", "old-ua", false}, // before since
+		{"signed_in", "ua-2", false},   // another kind
+		{"signed_out", "ua-2", true},
+		{"signed_in", "ua-bob", false}, // another account
+		{"signed_in", "ua-", false},
+	} {
+		if got, err := s.SignedInWith(ctx, alice.ID, c.kind, c.ua, since); err != nil || got != c.want {
+			t.Errorf("SignedInWith(%s, %s) = %v, %v; want %v", c.kind, c.ua, got, err, c.want)
+		}
+	}
 	n, err := s.DeleteSecurityEventsBefore(ctx, since)
 	if err != nil || n != 1 {
 		t.Errorf("DeleteSecurityEventsBefore = %d, %v; want 1", n, err)
