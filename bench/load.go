@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,7 +140,17 @@ type formResult struct {
 	Elapsed   time.Duration
 	Latencies []time.Duration // of the 303s
 	ServerCPU time.Duration
-	Faults    int64 // the server's minor page faults
+	GenCPU    time.Duration // this process's: the load generator's
+	Faults    int64         // the server's minor page faults
+}
+
+// genShare is the load generator's CPU as a share of the machine's over
+// the runs added up.
+func (f formResult) genShare() float64 {
+	if f.Elapsed <= 0 {
+		return 0
+	}
+	return f.GenCPU.Seconds() / (f.Elapsed.Seconds() * float64(runtime.NumCPU()))
 }
 
 func (f formResult) rps() float64 {
@@ -170,6 +182,7 @@ func (f *formResult) add(o formResult) {
 	f.Elapsed += o.Elapsed
 	f.Latencies = append(f.Latencies, o.Latencies...)
 	f.ServerCPU += o.ServerCPU
+	f.GenCPU += o.GenCPU
 	f.Faults += o.Faults
 }
 
@@ -189,6 +202,7 @@ func formLoop(client *http.Client, pid, workers int, d time.Duration, mk func(w 
 		cpu0  time.Duration
 	)
 	cpu0, _ = cpuTime(pid)
+	gen0, _ := cpuTime(os.Getpid())
 	flt0, _ := minorFaults(pid)
 	start := time.Now()
 	stop := start.Add(d)
@@ -225,6 +239,8 @@ func formLoop(client *http.Client, pid, workers int, d time.Duration, mk func(w 
 	total.Elapsed = time.Since(start)
 	cpu1, _ := cpuTime(pid)
 	total.ServerCPU = cpu1 - cpu0
+	gen1, _ := cpuTime(os.Getpid())
+	total.GenCPU = gen1 - gen0
 	flt1, _ := minorFaults(pid)
 	total.Faults = flt1 - flt0
 	return total

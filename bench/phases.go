@@ -315,8 +315,8 @@ func (b *bench) signinRate(ctx context.Context) error {
 	} {
 		s.res.sort()
 		b.rep.info(s.what+" throughput", s.res.rps(), "req/s",
-			fmt.Sprintf("%s → 303, %d clients, %s; p50 %.0f ms; %s", s.path, workers, s.from,
-				ms(percentile(s.res.Latencies, 0.5)), describe(s.res.Statuses, s.res.Errs)))
+			fmt.Sprintf("%s → 303, %d clients, %s; p50 %.0f ms; %s; the load generator (this process) used %.1f%% of the machine",
+				s.path, workers, s.from, ms(percentile(s.res.Latencies, 0.5)), describe(s.res.Statuses, s.res.Errs), 100*s.res.genShare()))
 		// CPU seconds per hash against the server's CPU seconds per
 		// request: what the ratio would be if each had the cores to itself.
 		if s.res.OK > 0 && hashes > 0 {
