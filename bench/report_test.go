@@ -1,8 +1,11 @@
 package main
 
 import (
+	"math"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReportTable(t *testing.T) {
@@ -71,5 +74,20 @@ func TestRefusedAndNotApplicableRows(t *testing.T) {
 	}
 	if r.allPass() {
 		t.Error("a refused figure passed")
+	}
+}
+
+// The generator's share is its CPU over the rounds' wall time on every
+// CPU, added up over rounds as the rows print it.
+func TestGenShare(t *testing.T) {
+	var total formResult
+	total.add(formResult{Elapsed: time.Second, GenCPU: 20 * time.Millisecond})
+	total.add(formResult{Elapsed: time.Second, GenCPU: 60 * time.Millisecond})
+	want := 0.08 / (2 * float64(runtime.NumCPU()))
+	if got := total.genShare(); math.Abs(got-want) > 1e-9 {
+		t.Errorf("genShare = %v, want %v", got, want)
+	}
+	if got := (formResult{}).genShare(); got != 0 {
+		t.Errorf("genShare of nothing = %v, want 0", got)
 	}
 }
