@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -52,21 +53,21 @@ func (s *Store) lazily(ctx context.Context, fn func(*sqlx.Tx) error) (err error)
 	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
 		return err
 	}
-	tx, err := conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return runTx(ctx, conn, fn)
 }
 
 // inTx runs fn in one write transaction that waits for the disk, as every
 // commit does unless it is one of the additions above.
 func (s *Store) inTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
-	tx, err := s.write.BeginTxx(ctx, nil)
+	return runTx(ctx, s.write, fn)
+}
+
+// runTx runs fn in a transaction begun on b (the write pool, or its one
+// connection held), and commits it if fn succeeds.
+func runTx(ctx context.Context, b interface {
+	BeginTxx(context.Context, *sql.TxOptions) (*sqlx.Tx, error)
+}, fn func(*sqlx.Tx) error) error {
+	tx, err := b.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
 	}
