@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -80,5 +81,49 @@ func TestLazyCommitsLeaveTheWriteConnectionFull(t *testing.T) {
 	}
 	if got := synchronous(t, s); got != 2 {
 		t.Errorf("synchronous = %d after an ended context, want 2 (FULL)", got)
+	}
+}
+
+// Under concurrent writers, every transaction sees its own setting: a
+// commit that must wait never runs while a quick one left the connection
+// in NORMAL.
+func TestLazyAndDurableCommitsDoNotMix(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "auth.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const each = 40
+	errs := make(chan error, 2*each)
+	check := func(run func(context.Context, func(*sqlx.Tx) error) error, want, i int) {
+		errs <- run(ctx, func(tx *sqlx.Tx) error {
+			var got int
+			if err := tx.GetContext(ctx, &got, "PRAGMA synchronous"); err != nil {
+				return err
+			}
+			if got != want {
+				return fmt.Errorf("synchronous = %d inside, want %d", got, want)
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, x'00')`,
+				fmt.Sprintf("t-%d-%d", want, i))
+			return err
+		})
+	}
+	for i := range each {
+		go check(s.lazily, 1, i)
+		go check(s.inTx, 2, i)
+	}
+	for range 2 * each {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	var n int
+	if err := s.read.GetContext(ctx, &n, `SELECT count(*) FROM settings WHERE name LIKE 't-%'`); err != nil || n != 2*each {
+		t.Errorf("%d rows written, %v; want %d", n, err, 2*each)
+	}
+	if got := synchronous(t, s); got != 2 {
+		t.Errorf("synchronous = %d after, want 2 (FULL)", got)
 	}
 }
