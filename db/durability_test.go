@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,11 +25,7 @@ func synchronous(t *testing.T, s *Store) int {
 // FULL for every other commit.
 func TestLazyCommitsLeaveTheWriteConnectionFull(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "auth.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTest(t)
 	if got := synchronous(t, s); got != 2 {
 		t.Fatalf("synchronous = %d at start, want 2 (FULL)", got)
 	}
@@ -89,11 +84,7 @@ func TestLazyCommitsLeaveTheWriteConnectionFull(t *testing.T) {
 // in NORMAL.
 func TestLazyAndDurableCommitsDoNotMix(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "auth.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTest(t)
 	const each = 40
 	errs := make(chan error, 2*each)
 	check := func(run func(context.Context, func(*sqlx.Tx) error) error, want, i int) {
