@@ -25,10 +25,9 @@ func HashToken(token string) string {
 // token before it reaches the database. Finds use the read pool (and the
 // session cache, db/cache.go), writes the write pool.
 type SessionStore struct {
-	store *Store
+	store *Store // its cache, and lazily for Commit
 	read  *sqlite3store.SQLite3Store
 	write *sqlite3store.SQLite3Store
-	cache *cache
 }
 
 // SessionStore returns the scs store for this database. Its own cleanup
@@ -42,17 +41,16 @@ func newSessionStore(s *Store) *SessionStore {
 		store: s,
 		read:  sqlite3store.NewWithConfig(s.read.DB, cfg),
 		write: sqlite3store.NewWithConfig(s.write.DB, cfg),
-		cache: s.cache,
 	}
 }
 
 // Find implements scs.Store.
 func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 	hash := HashToken(token)
-	if b, ok := s.cache.getData(hash); ok {
+	if b, ok := s.store.cache.getData(hash); ok {
 		return b, true, nil
 	}
-	gen := s.cache.generation()
+	gen := s.store.cache.generation()
 	b, found, err := s.read.Find(hash)
 	if err != nil || !found {
 		return b, found, err
@@ -60,7 +58,7 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 	// scs's SQLite store does not return the row's expiry, which is the
 	// session's deadline; the data holds it too.
 	if deadline, _, err := (SessionCodec{}).Decode(b); err == nil {
-		s.cache.putData(hash, b, deadline, gen)
+		s.store.cache.putData(hash, b, deadline, gen)
 	}
 	return b, true, nil
 }
@@ -78,17 +76,17 @@ func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
 		return err
 	})
 	if err != nil {
-		s.cache.dropData(hash)
+		s.store.cache.dropData(hash)
 		return err
 	}
-	s.cache.putData(hash, b, expiry, s.cache.generation())
+	s.store.cache.putData(hash, b, expiry, s.store.cache.generation())
 	return nil
 }
 
 // Delete implements scs.Store.
 func (s *SessionStore) Delete(token string) error {
 	hash := HashToken(token)
-	s.cache.dropData(hash)
+	s.store.cache.dropData(hash)
 	return s.write.Delete(hash)
 }
 
@@ -99,7 +97,7 @@ func (s *SessionStore) Delete(token string) error {
 // takes, so revocation never rests on a trigger alone.
 func (s *SessionStore) DeleteHashed(ctx context.Context, hashes []string) error {
 	for _, h := range hashes {
-		s.cache.dropData(h)
+		s.store.cache.dropData(h)
 		if err := s.write.Delete(h); err != nil {
 			return fmt.Errorf("db: delete session data: %w", err)
 		}
