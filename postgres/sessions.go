@@ -129,11 +129,16 @@ func (s *Store) CreateSession(ctx context.Context, n db.NewSession) (int64, erro
 	if e := n.Event; e != nil {
 		insert = `
 		WITH s AS (` + insert + `), e AS (
-			INSERT INTO security_events (user_id, at, kind, ip, user_agent, detail)
-			SELECT $6, $10, $11, $12, $13, $14 FROM s
+			INSERT INTO security_events (user_id, at, kind, ip, user_agent, detail, actor_id)
+			SELECT $6, $10, $11, $12, $13, $14, $15 FROM s
 		)
 		SELECT id FROM s`
-		args = append(args, e.At.Unix(), e.Kind, e.IP, e.UserAgent, e.Detail)
+		// As AddEvent stores it: no actor is NULL.
+		var actor *int64
+		if e.ActorID != 0 {
+			actor = &e.ActorID
+		}
+		args = append(args, e.At.Unix(), e.Kind, e.IP, e.UserAgent, e.Detail, actor)
 	}
 	var id int64
 	err := s.pool.QueryRow(ctx, insert, args...).Scan(&id)
