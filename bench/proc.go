@@ -123,7 +123,7 @@ func startProcess(bin string, args []string, readyPath, logPath string, env []st
 	cmd := exec.Command(bin, full...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(childEnv(os.Environ()), env...)
 	p := &process{cmd: cmd, url: "http://" + addr, logPath: logPath}
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	p.started = time.Now()
@@ -278,4 +278,33 @@ func pinProcess(pid int, cpus []int) error {
 		}
 	}
 	return nil
+}
+
+// godebugWas holds the GODEBUG the bench was started with, from before
+// it re-executed itself with preempt.ByCallsOnly.
+const godebugWas = "GATEHOUSE_BENCH_GODEBUG"
+
+// childEnv is environ with GODEBUG put back as the bench was started, so
+// that a Gatehouse it starts sets its runtime up itself (and pays for
+// that in the cold start) and a baseline runs with the defaults.
+func childEnv(environ []string) []string {
+	var env []string
+	was, found := "", false
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, godebugWas+"="); ok {
+			was, found = v, true
+			continue
+		}
+		if strings.HasPrefix(kv, "GODEBUG=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	if !found {
+		return environ
+	}
+	if was != "" {
+		env = append(env, "GODEBUG="+was)
+	}
+	return env
 }
