@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -26,7 +25,9 @@ import (
 	"gatehouse/backup"
 	"gatehouse/db"
 	"gatehouse/handlers"
-	"gatehouse/internal/preempt"
+	// First of Gatehouse's packages: the process may replace itself
+	// with the runtime's signal preemption off (internal/preempt).
+	_ "gatehouse/internal/preempt/atstart"
 	"gatehouse/logbuf"
 	"gatehouse/mail"
 	"gatehouse/metrics"
@@ -35,11 +36,6 @@ import (
 )
 
 func main() {
-	if serving(os.Args[1:]) {
-		// Before anything else: this may replace the process
-		// (internal/preempt says why).
-		preempt.ByCallsOnly()
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
@@ -49,11 +45,6 @@ func main() {
 		}
 		os.Exit(2)
 	}
-}
-
-// serving reports whether args start the server, as run reads them.
-func serving(args []string) bool {
-	return len(args) == 0 || args[0] == "" || args[0] == "serve" || strings.HasPrefix(args[0], "-")
 }
 
 // run is the whole program, so tests can start it with their own
