@@ -1,4 +1,4 @@
-// Package preempt starts a server process again with the Go runtime's
+// Package preempt starts the program again with the Go runtime's
 // signal-based preemption turned off (GODEBUG=asyncpreemptoff=1).
 //
 // Why: under a steady stream of sign-ins both cores run argon2id for
@@ -27,8 +27,8 @@ import (
 	"syscall"
 )
 
-// Setting is what ByCallsOnly adds to GODEBUG.
-const Setting = "asyncpreemptoff=1"
+// setting is what ByCallsOnly adds to GODEBUG.
+const setting = "asyncpreemptoff=1"
 
 // ByCallsOnly re-executes the program with GODEBUG=asyncpreemptoff=1,
 // unless GODEBUG already says anything about asyncpreemptoff (the
@@ -46,7 +46,7 @@ func ByCallsOnly() {
 	if godebug != "" {
 		godebug += ","
 	}
-	env = append(env, "GODEBUG="+godebug+Setting)
+	env = append(env, "GODEBUG="+godebug+setting)
 	syscall.Exec("/proc/self/exe", os.Args, env)
 }
 
