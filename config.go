@@ -95,11 +95,23 @@ func serveFlags(c *serveConfig) *flag.FlagSet {
 	return fs
 }
 
+// listenAddr reports whether addr is host:port with a port net.Listen
+// takes: a number from 0 to 65535 or a service name. SplitHostPort alone
+// let :99999 through to the listen, after the database was opened.
+func listenAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	_, err = net.LookupPort("tcp", port)
+	return err == nil
+}
+
 // validate checks the values that flag parsing cannot, and returns the
 // parsed base URL and proxy list.
 func (c *serveConfig) validate() (*url.URL, []string, error) {
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return nil, nil, fmt.Errorf("invalid value %q for -addr (%s): want host:port, e.g. :8080 or 127.0.0.1:9000", c.Addr, envName("addr"))
+	if !listenAddr(c.Addr) {
+		return nil, nil, fmt.Errorf("invalid value %q for -addr (%s): want host:port with a port from 0 to 65535, e.g. :8080 or 127.0.0.1:9000", c.Addr, envName("addr"))
 	}
 	if c.DB == "" {
 		return nil, nil, fmt.Errorf("-db (%s) must name a file", envName("db"))
@@ -252,8 +264,8 @@ func (c *serveConfig) validateOperations() error {
 		return fmt.Errorf("invalid value %q for -log-format (%s): want text or json", c.LogFormat, envName("log-format"))
 	}
 	if c.MetricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			return fmt.Errorf("invalid value %q for -metrics-addr (%s): want host:port, e.g. 127.0.0.1:9100", c.MetricsAddr, envName("metrics-addr"))
+		if !listenAddr(c.MetricsAddr) {
+			return fmt.Errorf("invalid value %q for -metrics-addr (%s): want host:port with a port from 0 to 65535, e.g. 127.0.0.1:9100", c.MetricsAddr, envName("metrics-addr"))
 		}
 	}
 	if c.BackupDir == "" {

@@ -73,6 +73,10 @@ func TestBadValuesStopWithOneLine(t *testing.T) {
 		{nil, map[string]string{"GATEHOUSE_SESSION_IDLE": "x"}, "GATEHOUSE_SESSION_IDLE"},
 		{[]string{"-session-idle", "-5m"}, nil, "-session-idle"},
 		{[]string{"-addr", "nonsense"}, nil, "-addr"},
+		// A port out of range stops the start before the database is
+		// opened (checked below: no file).
+		{[]string{"-addr", ":99999", "-db", filepath.Join(tmp, "addr.db")}, nil, "-addr"},
+		{[]string{"-metrics-addr", "127.0.0.1:70000", "-db", filepath.Join(tmp, "metrics.db")}, nil, "-metrics-addr"},
 		{[]string{"-base-url", "ftp://example.com"}, nil, "-base-url"},
 		{[]string{"-base-url", "example.com"}, nil, "-base-url"},
 		{[]string{"-trusted-proxies", "10.0.0.1,notanip"}, nil, "-trusted-proxies"},
@@ -95,6 +99,11 @@ func TestBadValuesStopWithOneLine(t *testing.T) {
 		}
 		if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
 			t.Errorf("%v %v: error %q should be one line naming %q", tc.args, tc.env, msg, tc.want)
+		}
+	}
+	for _, name := range []string{"addr.db", "metrics.db"} {
+		if _, err := os.Stat(filepath.Join(tmp, name)); err == nil {
+			t.Errorf("%s was created by a start that should have stopped at its flags", name)
 		}
 	}
 }
