@@ -238,6 +238,9 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 	// per tenth of a short idle timeout, so page views never wait on writes.
 	a.touchEvery = min(time.Minute, cfg.SessionIdle/10)
 	a.sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		if a.clientGone(w, r, err) {
+			return
+		}
 		a.log.Error("session store", "err", err, "path", r.URL.Path)
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 	}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,6 +27,14 @@ const busyRetry = 5 * time.Second
 
 const msgBusy = "Gatehouse is busy. Try again in a few seconds."
 
+// statusClientGone is the status recorded (request log, metrics) for a
+// request whose client closed the connection before the answer: nginx's
+// 499 "client closed request". Nobody reads it; it keeps a visitor who
+// closed the tab while a sign-in queued for a hashing slot from showing
+// up as a server error (a 500 and an error line) on the operator's
+// dashboards.
+const statusClientGone = 499
+
 // statusOf is the one table from an error of the account rules or of
 // storage to an HTTP status, for HTML pages and JSON answers alike.
 func statusOf(err error) int {
@@ -50,6 +59,10 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, db.ErrTokenUsed), errors.Is(err, db.ErrTokenExpired):
 		return http.StatusGone
+	case errors.Is(err, context.Canceled):
+		// Only the request's own context is cancelled: the client went
+		// away. serverError checks that before it believes it.
+		return statusClientGone
 	default:
 		return http.StatusInternalServerError
 	}
@@ -71,6 +84,8 @@ func outcome(err error) string {
 		return "busy"
 	case http.StatusForbidden:
 		return "refused"
+	case statusClientGone:
+		return "abandoned"
 	}
 	return "error"
 }
@@ -227,10 +242,27 @@ func (a *App) writeError(w http.ResponseWriter, r *http.Request, status int, acc
 	_, _ = w.Write(b)
 }
 
-// serverError logs err and answers 500.
+// serverError logs err and answers 500, unless the client went away
+// (clientGone).
 func (a *App) serverError(c *gin.Context, err error) {
+	if a.clientGone(c.Writer, c.Request, err) {
+		return
+	}
 	a.log.Error("request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 	a.errorPage(c, http.StatusInternalServerError)
+}
+
+// clientGone reports whether err is only the request's context ending
+// because its client closed the connection; if so it records
+// statusClientGone, with one line at info level, and writes nothing more.
+// A cancellation the client did not cause stays a server error.
+func (a *App) clientGone(w http.ResponseWriter, r *http.Request, err error) bool {
+	if !errors.Is(err, context.Canceled) || !errors.Is(r.Context().Err(), context.Canceled) {
+		return false
+	}
+	a.log.Info("client went away", "method", r.Method, "path", r.URL.Path)
+	w.WriteHeader(statusClientGone)
+	return true
 }
 
 func (a *App) notFound(c *gin.Context) { a.errorPage(c, http.StatusNotFound) }

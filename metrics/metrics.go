@@ -86,11 +86,11 @@ func New(sessions SessionCounter, log *slog.Logger) *Metrics {
 		}, []string{"method", "route"}),
 		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_signins_total",
-			Help: "Sign-in attempts by outcome: success, wrong_credentials, invalid, throttled, busy, refused, error.",
+			Help: "Sign-in attempts by outcome: success, wrong_credentials, invalid, throttled, busy, refused, abandoned (the client went away), error.",
 		}, []string{"outcome"}),
 		signUps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_signups_total",
-			Help: "Sign-up attempts by outcome: success, invalid, throttled, busy, error.",
+			Help: "Sign-up attempts by outcome: success, invalid, throttled, busy, abandoned (the client went away), error.",
 		}, []string{"outcome"}),
 		hashWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "gatehouse_hash_slot_wait_seconds",

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -37,9 +38,10 @@ var ErrMalformedHash = errors.New("password: malformed argon2id hash")
 // once: each one holds Params.Memory of RAM, so a flood of sign-ins queues
 // here instead of exhausting memory.
 type Hasher struct {
-	params Params
-	slots  chan struct{}
-	dummy  string
+	params  Params
+	slots   chan struct{}
+	dummy   string
+	waiting atomic.Int64 // callers in acquire
 }
 
 // NewHasher returns a Hasher with the given parameters that runs at most
@@ -64,6 +66,8 @@ func (h *Hasher) Params() Params { return h.params }
 // acquire waits for a hashing slot, or gives up when ctx ends (the client
 // went away while queued).
 func (h *Hasher) acquire(ctx context.Context) error {
+	h.waiting.Add(1)
+	defer h.waiting.Add(-1)
 	select {
 	case h.slots <- struct{}{}:
 		return nil
@@ -71,6 +75,9 @@ func (h *Hasher) acquire(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// Waiting reports how many callers are waiting for a slot at this moment.
+func (h *Hasher) Waiting() int { return int(h.waiting.Load()) }
 
 func (h *Hasher) release() {
 	<-h.slots
