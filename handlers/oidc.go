@@ -59,8 +59,8 @@ func (a *App) oidcRoutes(r *gin.Engine, private *gin.RouterGroup) {
 	r.POST(oidcop.PathUserinfo, noStore, op)
 	r.POST(oidcop.PathRevoke, op)
 	r.GET(oidcop.PathKeys, op)
-	r.GET(oidcop.PathEndSession, op)
-	r.POST(oidcop.PathEndSession, op)
+	r.GET(oidcop.PathEndSession, a.oidcEndSession)
+	r.POST(oidcop.PathEndSession, a.oidcEndSession)
 	// CORS preflights of browser apps (op answers them).
 	for _, p := range []string{oidcop.PathToken, oidcop.PathUserinfo, oidcop.PathRevoke, oidcop.PathKeys} {
 		r.OPTIONS(p, op)
@@ -95,7 +95,9 @@ func noStore(c *gin.Context) {
 // request: an unknown client or an unregistered redirect URI gets an
 // error page here and never a redirect (product.md §12); the rest of the
 // checks (scopes, response type, PKCE, prompt) op makes and answers with
-// a redirect to the app.
+// a redirect to the app. A HEAD is answered 200 once the client and the
+// redirect URI check out, and stores no request (product.md §6), like the
+// consent page's HEAD.
 func (a *App) oidcAuthorize(c *gin.Context) {
 	if err := c.Request.ParseForm(); err != nil {
 		a.bindError(c, err)
@@ -116,6 +118,21 @@ func (a *App) oidcAuthorize(c *gin.Context) {
 		return
 	}
 	c.Writer.Header()["Cache-Control"] = headerNoStoreOnly
+	if isHead(c.Request) {
+		c.Status(http.StatusOK)
+		return
+	}
+	a.oidc.Handler().ServeHTTP(c.Writer, c.Request)
+}
+
+// oidcEndSession answers the end-session endpoint (RP-initiated
+// sign-out). A HEAD, a link checker's, ends no session (product.md §6):
+// it is answered 200 without op seeing it.
+func (a *App) oidcEndSession(c *gin.Context) {
+	if isHead(c.Request) {
+		c.Status(http.StatusOK)
+		return
+	}
 	a.oidc.Handler().ServeHTTP(c.Writer, c.Request)
 }
 

@@ -1,0 +1,141 @@
+package handlers_test
+
+// product.md §12 at the provider's endpoints through the real router: what
+// the authorization and end-session endpoints refuse, what a HEAD of
+// them leaves alone (§6), and what a sign-out through an app records (§13).
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/apptest"
+	"gatehouse/oidcop"
+)
+
+// oidcApp is a signed-in browser and a registered app on a running
+// server, for the authorization and end-session endpoints.
+type oidcApp struct {
+	srv              *apptest.Server
+	c                *apptest.Client // alice, signed in
+	id, secret, back string          // the client and its redirect URI
+}
+
+const oidcPW = "correct horse battery"
+
+// newOIDCApp starts a server with alice signed in and one trusted app
+// (no consent page), public or confidential.
+func newOIDCApp(t *testing.T, public bool) *oidcApp {
+	t.Helper()
+	srv := apptest.Start(t, apptest.Options{})
+	c := srv.NewClient(t)
+	c.Signup("alice", "alice@example.com", oidcPW)
+	back := "https://app.example.com/cb"
+	client, secret, err := oidcop.AddClient(t.Context(), srv.Store,
+		oidcop.NewClient{Name: "App", RedirectURIs: []string{back}, Public: public, Trusted: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &oidcApp{srv: srv, c: c, id: client.ID, secret: secret, back: back}
+}
+
+// authorize is the app's authorization request with params added to
+// client_id, redirect_uri, response_type=code and state=s1.
+func (o *oidcApp) authorize(method string, params url.Values) *apptest.Response {
+	q := url.Values{"client_id": {o.id}, "redirect_uri": {o.back}, "response_type": {"code"}, "state": {"s1"}}
+	for k, v := range params {
+		q[k] = v
+	}
+	return o.c.Do(method, oidcop.PathAuthorize+"?"+q.Encode(), nil)
+}
+
+// pkce returns a code_verifier and its S256 code_challenge.
+func pkce() (verifier, challenge string) {
+	verifier = strings.Repeat("v", 43)
+	sum := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// idToken walks the code flow for alice and returns the ID token.
+func (o *oidcApp) idToken(t *testing.T) string {
+	t.Helper()
+	verifier, challenge := pkce()
+	r := o.authorize(http.MethodGet, url.Values{"scope": {"openid"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}})
+	if r.StatusCode != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), oidcop.PathConsent) {
+		t.Fatalf("authorize: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	r = o.c.Get(r.Header.Get("Location"))
+	code := o.returned(t, r).Get("code")
+	if code == "" {
+		t.Fatalf("no code: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	r = o.srv.NewClient(t).Post(oidcop.PathToken, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {o.back}, "client_id": {o.id}, "client_secret": {o.secret}, "code_verifier": {verifier}})
+	var tok struct {
+		IDToken string `json:"id_token"`
+	}
+	if err := json.Unmarshal([]byte(r.Body), &tok); err != nil || tok.IDToken == "" {
+		t.Fatalf("token endpoint: %d %s", r.StatusCode, r.Body)
+	}
+	return tok.IDToken
+}
+
+// returned checks that r sends the browser back to the app with the state
+// and returns the query it carries.
+func (o *oidcApp) returned(t *testing.T, r *apptest.Response) url.Values {
+	t.Helper()
+	loc := r.Header.Get("Location")
+	if r.StatusCode != http.StatusFound || !strings.HasPrefix(loc, o.back+"?") {
+		t.Fatalf("%d %q, want 302 to the app's redirect URI", r.StatusCode, loc)
+	}
+	u, _ := url.Parse(loc)
+	if u.Query().Get("state") != "s1" {
+		t.Fatalf("state lost: %q", loc)
+	}
+	return u.Query()
+}
+
+// requests counts the stored authorization requests.
+func (o *oidcApp) requests(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := o.srv.RawDB(t).QueryRow(`SELECT count(*) FROM oidc_auth_requests`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// §6 with §12: HEAD never changes anything, at the provider's endpoints
+// too: a HEAD of an authorization request stores no request, and a HEAD
+// of an app's sign-out link ends no session. The GETs after them work.
+func TestOIDCHeadChangesNothing(t *testing.T) {
+	o := newOIDCApp(t, false)
+	_, challenge := pkce()
+	params := url.Values{"scope": {"openid"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	if r := o.authorize(http.MethodHead, params); r.StatusCode != http.StatusOK || r.Header.Get("Location") != "" {
+		t.Errorf("HEAD of an authorization request: %d %q, want 200", r.StatusCode, r.Header.Get("Location"))
+	}
+	if n := o.requests(t); n != 0 {
+		t.Errorf("a HEAD stored %d authorization requests", n)
+	}
+	if r := o.authorize(http.MethodGet, params); r.StatusCode != http.StatusFound || o.requests(t) != 1 {
+		t.Errorf("GET after the HEAD: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+
+	signOut := oidcop.PathEndSession + "?" + url.Values{"id_token_hint": {o.idToken(t)}, "post_logout_redirect_uri": {o.back}}.Encode()
+	if r := o.c.Do(http.MethodHead, signOut, nil); r.StatusCode != http.StatusOK || r.Header.Get("Location") != "" {
+		t.Errorf("HEAD of the end-session link: %d %q, want 200", r.StatusCode, r.Header.Get("Location"))
+	}
+	if r := o.c.Get("/api/me"); r.StatusCode != http.StatusOK {
+		t.Fatalf("a HEAD of the end-session link signed out: /api/me %d", r.StatusCode)
+	}
+	expect(t, o.c.Get(signOut), http.StatusFound, o.back)
+	if r := o.c.Get("/api/me"); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("after the GET of the end-session link /api/me: %d, want 401", r.StatusCode)
+	}
+}
