@@ -621,13 +621,18 @@ func TestOIDCClientAuthentication(t *testing.T) {
 	if st := b.do("POST", s.base+"/signin", url.Values{"username": {"alice"}, "password": {cliPW}}).status; st != http.StatusSeeOther {
 		t.Fatal("sign-in")
 	}
-	// Without PKCE a public client gets no token.
-	a := newAuthorization()
-	ans := b.do("GET", pub.cfg.AuthCodeURL(a.state, gooidc.Nonce(a.nonce)), nil)
-	ans = b.do("GET", abs(s.base, ans.location), nil) // trusted: no consent page
-	code := returned(t, ans.location, a).Get("code")
-	if _, err := pub.cfg.Exchange(ctx, code); err == nil {
-		t.Error("a public client exchanged a code without PKCE")
+	// Without PKCE, or with the plain method, a public client is sent
+	// back at once with invalid_request (RFC 7636 §4.4.1): no code.
+	for name, opts := range map[string][]oauth2.AuthCodeOption{
+		"no PKCE": nil,
+		"plain": {oauth2.SetAuthURLParam("code_challenge", oauth2.GenerateVerifier()),
+			oauth2.SetAuthURLParam("code_challenge_method", "plain")},
+	} {
+		a := newAuthorization()
+		ans := b.do("GET", pub.cfg.AuthCodeURL(a.state, append(opts, gooidc.Nonce(a.nonce))...), nil)
+		if q := returned(t, ans.location, a); q.Get("error") != "invalid_request" || q.Get("code") != "" {
+			t.Errorf("public client, %s: %q, want invalid_request", name, ans.location)
+		}
 	}
 	// With PKCE it does; a wrong verifier does not.
 	c := freshCode(t, s, b, pub)

@@ -94,8 +94,8 @@ func noStore(c *gin.Context) {
 // oidcAuthorize checks the client and the redirect URI before op sees the
 // request: an unknown client or an unregistered redirect URI gets an
 // error page here and never a redirect (product.md §12); the rest of the
-// checks (scopes, response type, PKCE, prompt) op makes and answers with
-// a redirect to the app. A HEAD is answered 200 once the client and the
+// checks (scopes, response type, PKCE, prompt) the provider makes and
+// answers with a redirect to the app. A HEAD is answered 200 once the client and the
 // redirect URI check out, and stores no request (product.md §6), like the
 // consent page's HEAD.
 func (a *App) oidcAuthorize(c *gin.Context) {
@@ -122,7 +122,7 @@ func (a *App) oidcAuthorize(c *gin.Context) {
 		c.Status(http.StatusOK)
 		return
 	}
-	a.oidc.Handler().ServeHTTP(c.Writer, c.Request)
+	a.oidc.Authorize(c.Writer, c.Request)
 }
 
 // oidcEndSession answers the end-session endpoint (RP-initiated

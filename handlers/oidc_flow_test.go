@@ -139,3 +139,33 @@ func TestOIDCHeadChangesNothing(t *testing.T) {
 		t.Errorf("after the GET of the end-session link /api/me: %d, want 401", r.StatusCode)
 	}
 }
+
+// §12: PKCE S256 is required for public clients: plain, or no
+// code_challenge, goes back to the app as invalid_request (RFC 7636
+// §4.4.1) and stores nothing. A confidential client may go without.
+func TestOIDCPublicClientNeedsS256(t *testing.T) {
+	o := newOIDCApp(t, true)
+	_, challenge := pkce()
+	for name, params := range map[string]url.Values{
+		"plain":             {"scope": {"openid"}, "code_challenge": {challenge}, "code_challenge_method": {"plain"}},
+		"no method":         {"scope": {"openid"}, "code_challenge": {challenge}}, // plain by default (RFC 7636 §4.3)
+		"no code_challenge": {"scope": {"openid"}},
+	} {
+		if q := o.returned(t, o.authorize(http.MethodGet, params)); q.Get("error") != "invalid_request" || q.Get("code") != "" {
+			t.Errorf("%s: %v, want error=invalid_request", name, q)
+		}
+	}
+	if n := o.requests(t); n != 0 {
+		t.Errorf("%d refused requests stored", n)
+	}
+	r := o.authorize(http.MethodGet, url.Values{"scope": {"openid"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}})
+	if r.StatusCode != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), oidcop.PathConsent) {
+		t.Errorf("S256: %d %q, want on to the consent page", r.StatusCode, r.Header.Get("Location"))
+	}
+
+	conf := newOIDCApp(t, false)
+	r = conf.authorize(http.MethodGet, url.Values{"scope": {"openid"}})
+	if r.StatusCode != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), oidcop.PathConsent) {
+		t.Errorf("confidential client without PKCE: %d %q, want on to the consent page", r.StatusCode, r.Header.Get("Location"))
+	}
+}

@@ -160,9 +160,47 @@ const ScopeGroups = "groups"
 var claims = []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "c_hash",
 	"preferred_username", "name", "email", "email_verified", "groups"}
 
-// Handler answers the provider's endpoints (authorize, token, userinfo,
-// revoke, keys, end_session); Discovery answers discovery.
+// Handler answers the provider's endpoints (token, userinfo, revoke,
+// keys, end_session); Authorize answers the authorization endpoint and
+// Discovery discovery.
 func (p *Provider) Handler() http.Handler { return p.op }
+
+// Authorize answers the authorization endpoint: op's, with the checks of
+// authorizer added to op's own. An error goes back to the app's redirect
+// URI as op sends it (RFC 6749 §4.1.2.1), and nothing is stored.
+func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request) {
+	// op's router would put the issuer in the context; this bypasses it.
+	r = r.WithContext(op.ContextWithIssuer(r.Context(), p.issuer))
+	op.Authorize(w, r, authorizer{p.op})
+}
+
+// authorizer is op's provider with the rules product.md §12 has beyond
+// op's: as an op.AuthorizeValidator, its ValidateAuthRequest replaces
+// op's validation, which it runs first.
+type authorizer struct{ *op.Provider }
+
+func (a authorizer) ValidateAuthRequest(ctx context.Context, req *oidc.AuthRequest, s op.Storage, v *op.IDTokenHintVerifier) (string, error) {
+	c, err := s.GetClientByClientID(ctx, req.ClientID)
+	if err != nil {
+		// As op's own validation: no redirect to an unchecked URI.
+		return "", oidc.ErrInvalidRequestRedirectURI().WithDescription("unable to retrieve client by id").WithParent(err)
+	}
+	sub, err := op.ValidateAuthRequestClient(ctx, req, c, v)
+	if err != nil {
+		return "", err
+	}
+	return sub, checkAuthRequest(req, c.AuthMethod() == oidc.AuthMethodNone)
+}
+
+// checkAuthRequest: a public client must send a code_challenge with method
+// S256 (op accepts plain, and none at all; a missing method means plain,
+// RFC 7636 §4.3). RFC 7636 §4.4.1 makes that invalid_request.
+func checkAuthRequest(req *oidc.AuthRequest, public bool) error {
+	if public && (req.CodeChallenge == "" || req.CodeChallengeMethod != oidc.CodeChallengeMethodS256) {
+		return oidc.ErrInvalidRequest().WithDescription("a public client must use PKCE with code_challenge_method S256")
+	}
+	return nil
+}
 
 // Discovery answers /.well-known/openid-configuration. op's own document
 // lists the implicit and hybrid flows, introspection and device
