@@ -169,3 +169,19 @@ func TestOIDCPublicClientNeedsS256(t *testing.T) {
 		t.Errorf("confidential client without PKCE: %d %q, want on to the consent page", r.StatusCode, r.Header.Get("Location"))
 	}
 }
+
+// §12: the openid scope is required: a request without it goes back to
+// the app as invalid_scope and stores nothing.
+func TestOIDCOpenIDScopeRequired(t *testing.T) {
+	o := newOIDCApp(t, false)
+	_, challenge := pkce()
+	for _, scope := range []string{"profile", "profile email", "offline_access", "nonsense"} {
+		r := o.authorize(http.MethodGet, url.Values{"scope": {scope}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}})
+		if q := o.returned(t, r); q.Get("error") != "invalid_scope" || q.Get("code") != "" {
+			t.Errorf("scope=%q: %v, want error=invalid_scope", scope, q)
+		}
+	}
+	if n := o.requests(t); n != 0 {
+		t.Errorf("%d refused requests stored", n)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -192,10 +193,15 @@ func (a authorizer) ValidateAuthRequest(ctx context.Context, req *oidc.AuthReque
 	return sub, checkAuthRequest(req, c.AuthMethod() == oidc.AuthMethodNone)
 }
 
-// checkAuthRequest: a public client must send a code_challenge with method
-// S256 (op accepts plain, and none at all; a missing method means plain,
-// RFC 7636 §4.3). RFC 7636 §4.4.1 makes that invalid_request.
+// checkAuthRequest: the openid scope is required (op would serve a plain
+// OAuth request, ID token and all); and a public client must send a
+// code_challenge with method S256 (op accepts plain, and none at all; a
+// missing method means plain, RFC 7636 §4.3), which RFC 7636 §4.4.1
+// makes invalid_request.
 func checkAuthRequest(req *oidc.AuthRequest, public bool) error {
+	if !slices.Contains(req.Scopes, oidc.ScopeOpenID) {
+		return oidc.ErrInvalidScope().WithDescription("the openid scope is required")
+	}
 	if public && (req.CodeChallenge == "" || req.CodeChallengeMethod != oidc.CodeChallengeMethodS256) {
 		return oidc.ErrInvalidRequest().WithDescription("a public client must use PKCE with code_challenge_method S256")
 	}
