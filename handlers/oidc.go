@@ -127,14 +127,20 @@ func (a *App) oidcAuthorize(c *gin.Context) {
 
 // oidcEndSession answers the end-session endpoint (RP-initiated
 // sign-out). A HEAD, a link checker's, ends no session (product.md §6):
-// it is answered 200 without op seeing it.
+// it is answered 200 without op seeing it. op calls endSessionOf with the
+// request's context only, so the signed_out event, with this request's
+// address and browser, goes along in it.
 func (a *App) oidcEndSession(c *gin.Context) {
 	if isHead(c.Request) {
 		c.Status(http.StatusOK)
 		return
 	}
+	ev := a.requestEvent(c, account.EventSignedOut)
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), signOutEventKey{}, ev))
 	a.oidc.Handler().ServeHTTP(c.Writer, c.Request)
 }
+
+type signOutEventKey struct{}
 
 // oidcToken answers the token endpoint for the two grants Gatehouse
 // offers; op would also try the JWT profile grant.
@@ -402,7 +408,8 @@ func allowFormTo(c *gin.Context, target string) {
 }
 
 // endSessionOf ends the browser's Gatehouse session if it is userID's: an
-// app's RP-initiated sign-out (its id_token_hint names the account).
+// app's RP-initiated sign-out (its id_token_hint names the account). It
+// is recorded as POST /signout's is: signed_out in the account's activity.
 func (a *App) endSessionOf(ctx context.Context, userID int64) error {
 	sid := a.sessions.GetInt64(ctx, sessionIDKey)
 	if sid == 0 {
@@ -416,6 +423,9 @@ func (a *App) endSessionOf(ctx context.Context, userID int64) error {
 	if err != nil {
 		return err
 	}
+	ev, _ := ctx.Value(signOutEventKey{}).(db.Event)
+	ev.UserID, ev.Kind = userID, account.EventSignedOut
+	a.accounts.Record(ctx, ev)
 	a.log.Info("signed out by an app", "user_id", userID)
 	return a.sessions.Destroy(ctx)
 }

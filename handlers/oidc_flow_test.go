@@ -185,3 +185,25 @@ func TestOIDCOpenIDScopeRequired(t *testing.T) {
 		t.Errorf("%d refused requests stored", n)
 	}
 }
+
+// §13: a sign-out through an app (the end-session endpoint) is a
+// "signed out" event like POST /signout's, with the browser and address.
+func TestOIDCEndSessionRecordsSignedOut(t *testing.T) {
+	o := newOIDCApp(t, false)
+	signOut := oidcop.PathEndSession + "?" + url.Values{"id_token_hint": {o.idToken(t)}, "post_logout_redirect_uri": {o.back}}.Encode()
+	expect(t, o.c.Do(http.MethodGet, signOut, nil, "User-Agent", "Firefox/140"), http.StatusFound, o.back)
+	if got := eventKinds(t, o.srv, "alice", "signed_out"); len(got) != 1 {
+		t.Fatalf("signed_out events after the app's sign-out: %v, want one", got)
+	}
+	var ua, ip string
+	err := o.srv.RawDB(t).QueryRow(`SELECT user_agent, ip FROM security_events WHERE kind = 'signed_out'`).Scan(&ua, &ip)
+	if err != nil || ua != "Firefox/140" || ip != "127.0.0.1" {
+		t.Errorf("the event's browser and address: %q %q (%v)", ua, ip, err)
+	}
+	// Nothing is recorded when there was no session to end.
+	stranger := o.srv.NewClient(t)
+	expect(t, stranger.Get(signOut), http.StatusFound, o.back)
+	if got := eventKinds(t, o.srv, "alice", "signed_out"); len(got) != 1 {
+		t.Errorf("signed_out events after a sign-out link opened signed out: %v", got)
+	}
+}
