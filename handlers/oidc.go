@@ -95,9 +95,9 @@ func noStore(c *gin.Context) {
 // request: an unknown client or an unregistered redirect URI gets an
 // error page here and never a redirect (product.md §12); the rest of the
 // checks (scopes, response type, PKCE, prompt) the provider makes and
-// answers with a redirect to the app. A HEAD is answered 200 once the client and the
-// redirect URI check out, and stores no request (product.md §6), like the
-// consent page's HEAD.
+// answers with a redirect to the app. A HEAD is answered 200 once the
+// client and the redirect URI check out, and stores no request (product.md
+// §6), like the consent page's HEAD.
 func (a *App) oidcAuthorize(c *gin.Context) {
 	if err := c.Request.ParseForm(); err != nil {
 		a.bindError(c, err)

@@ -193,11 +193,12 @@ func (a authorizer) ValidateAuthRequest(ctx context.Context, req *oidc.AuthReque
 	return sub, checkAuthRequest(req, c.AuthMethod() == oidc.AuthMethodNone)
 }
 
-// checkAuthRequest: the openid scope is required (op would serve a plain
-// OAuth request, ID token and all); and a public client must send a
-// code_challenge with method S256 (op accepts plain, and none at all; a
-// missing method means plain, RFC 7636 §4.3), which RFC 7636 §4.4.1
-// makes invalid_request.
+// checkAuthRequest refuses what product.md §12 forbids and op allows: a
+// request without the openid scope (op would serve it as plain OAuth, ID
+// token and all), and a public client's request without a code_challenge
+// of method S256 (op accepts plain, and none at all; a missing method
+// means plain, RFC 7636 §4.3), which RFC 7636 §4.4.1 makes
+// invalid_request.
 func checkAuthRequest(req *oidc.AuthRequest, public bool) error {
 	if !slices.Contains(req.Scopes, oidc.ScopeOpenID) {
 		return oidc.ErrInvalidScope().WithDescription("the openid scope is required")
