@@ -76,3 +76,39 @@ func TestSessionCacheFollowsOtherProcesses(t *testing.T) {
 		t.Error("session data found after it was deleted")
 	}
 }
+
+// product.md §11: when another process (gatehouse user reset-2fa) takes
+// an account's last second factor, the cached look-up here stops saying
+// that its session passed one at the very next look-up.
+func TestSessionCacheFollowsFactorChangesElsewhere(t *testing.T) {
+	a, path := openTemp(t)
+	b, err := db.Open(context.Background(), path, db.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	now := time.Now()
+	alice, _ := a.CreateUser(ctx, "alice", "alice@example.com", "h", now)
+	if err := a.EnableTOTP(ctx, alice.ID, []byte("sealed"), []string{"c"}, now); err != nil {
+		t.Fatal(err)
+	}
+	sid, err := a.CreateSession(ctx, db.NewSession{
+		UserID: alice.ID, PasswordHash: alice.PasswordHash, Token: "tok",
+		Now: now, Expires: now.Add(time.Hour), Method: "password+code", SecondFactor: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second answer comes from the cache
+		if _, sess, err := a.SessionUser(ctx, sid, "tok"); err != nil || !sess.SecondFactor {
+			t.Fatalf("before: %+v, %v", sess, err)
+		}
+	}
+	if err := b.ResetSecondFactors(ctx, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, sess, err := a.SessionUser(ctx, sid, "tok"); err != nil || sess.SecondFactor {
+		t.Errorf("after reset elsewhere: %+v, %v; want no second factor", sess, err)
+	}
+}

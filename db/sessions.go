@@ -117,8 +117,9 @@ type Session struct {
 	// Method is how the session was signed in: "password",
 	// "password+code", "recovery-code" or "passkey" (product.md §8).
 	Method string
-	// SecondFactor is true when the session passed a second factor: signed
-	// in with one, or turned one on itself (§11's two-factor rule).
+	// SecondFactor is true when the session passed a second factor (signed
+	// in with one, or turned one on itself) and its account still has one:
+	// §11's two-factor rule.
 	SecondFactor bool
 }
 
@@ -168,6 +169,20 @@ type NewSession struct {
 	// two start together or not at all. Its UserID is UserID.
 	Event *Event
 }
+
+// passedSecondFactor is a session's SecondFactor as read back (s is its
+// user_sessions row): it passed a second factor and its account still has
+// one. An account without a second factor never passes a two-factor rule
+// (product.md §11), so removing the last factor (turning the authenticator
+// off, deleting the last passkey, reset-2fa) takes the pass from every
+// session at the next look-up, including sign-ins that checked a code just
+// before; the stored flag alone would outlive the factor. Migration 0010
+// makes the session cache see a change of factors. CASE reads the factor
+// tables only for the sessions that passed one.
+const passedSecondFactor = `CASE WHEN s.second_factor THEN
+		EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = s.user_id AND secret IS NOT NULL)
+		OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = s.user_id)
+	ELSE 0 END`
 
 // SessionMethod is the session's sign-in method as stored.
 func (n NewSession) SessionMethod() string {
@@ -240,7 +255,7 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 	err := s.read.QueryRowContext(ctx, `
 		SELECT u.id, u.username, u.email, u.password_hash, u.email_verified_at, u.created_at,
 		       u.groups, u.is_admin, u.disabled_at,
-		       s.created_at, s.last_seen_at, s.expires_at, s.method, s.second_factor
+		       s.created_at, s.last_seen_at, s.expires_at, s.method, `+passedSecondFactor+`
 		FROM user_sessions AS s
 		JOIN users AS u ON u.id = s.user_id
 		WHERE s.id = ? AND s.token_hash = ?`, sessionID, hash).Scan(
@@ -336,8 +351,9 @@ func deleteUserSessions(ctx context.Context, q sqlx.QueryerContext, userID, keep
 func (s *Store) UserSessions(ctx context.Context, userID int64, now time.Time, idle time.Duration) ([]Session, error) {
 	var rows []sessionRow
 	err := s.read.SelectContext(ctx, &rows, `
-		SELECT id, user_id, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor
-		FROM user_sessions
+		SELECT id, user_id, created_at, last_seen_at, expires_at, ip, user_agent, method,
+		       `+passedSecondFactor+` AS second_factor
+		FROM user_sessions AS s
 		WHERE user_id = ? AND expires_at > ? AND last_seen_at > ?
 		ORDER BY last_seen_at DESC, id DESC`,
 		userID, now.Unix(), now.Add(-idle).Unix())

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -301,6 +302,10 @@ func TestSpec11ForwardAuthSecondFactorAndDisabled(t *testing.T) {
 	if r.StatusCode != 403 || !strings.Contains(r.Body, "second factor") {
 		t.Fatalf("password-only session on a two-factor host: %d %q", r.StatusCode, r.Body)
 	}
+	// It passes once it has passed a second factor of an account that has
+	// one (a passkey, here).
+	exec(`INSERT INTO passkeys (user_id, credential_id, name, credential, created_at)
+		SELECT id, x'0102', 'Laptop', CAST('{}' AS BLOB), 1700000000 FROM users`)
 	exec(`UPDATE user_sessions SET second_factor = 1`)
 	if r := ar(in, "GET", grafana); r.StatusCode != 200 || r.Header.Get("Remote-User") != "alice" {
 		t.Fatalf("session that passed a second factor: %d %q", r.StatusCode, r.Header.Get("Remote-User"))
@@ -438,5 +443,91 @@ func TestSpec11TwoStepRd(t *testing.T) {
 		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != c.want {
 			t.Errorf("second step with rd=%q: %d %q, want 303 %q", c.rd, r.StatusCode, r.Header.Get("Location"), c.want)
 		}
+	}
+}
+
+// product.md §11: "an account without a second factor never passes" a
+// two-factor rule, at the moment of the check, whatever its session once
+// proved: a session that turned the authenticator on, or signed in with
+// password and code, stops passing when it turns the authenticator off
+// itself, and one that passes with a passkey left stops when the last
+// passkey goes.
+func TestSpec11TwoFactorNeedsAFactorNow(t *testing.T) {
+	rules, err := access.Parse([]byte(faRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: time.Now().Truncate(30 * time.Second).Add(time.Second)}
+	srv := apptest.Start(t, apptest.Options{
+		BaseURL: "http://auth.gatehouse.test",
+		Configure: func(c *handlers.Config) {
+			c.CookieDomain = "gatehouse.test"
+			c.AccessRules = rules
+			c.Now = clock.Now
+		},
+	})
+	client := func() *apptest.Client { return apptest.NewClientVia(t, "http://auth.gatehouse.test", srv.Addr()) }
+	const grafana = "https://grafana.gatehouse.test/"
+	check := func(who string, c *apptest.Client, want int) {
+		t.Helper()
+		r := fa(c, "GET", grafana)
+		if r.StatusCode != want {
+			t.Errorf("%s on a two-factor host: %d, want %d", who, r.StatusCode, want)
+		}
+		if want == http.StatusForbidden && (r.Header.Get("Remote-User") != "" || !strings.Contains(r.Body, "second factor")) {
+			t.Errorf("%s: Remote-User %q, body %q; want none and the set-up hint", who, r.Header.Get("Remote-User"), r.Body)
+		}
+	}
+	disable := func(c *apptest.Client, secret string) {
+		t.Helper()
+		clock.Advance(30 * time.Second) // a code not used before
+		r := c.Post("/account/totp/disable", url.Values{"current_password": {faPassword}, "code": {codeAt(t, secret, clock.Now())}})
+		if r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("disable: %d\n%s", r.StatusCode, r.Body)
+		}
+	}
+
+	// The session that turned the authenticator on, then off.
+	owner := client()
+	owner.Signup("alice", "alice@example.com", faPassword)
+	secret, _ := enableTOTP(t, owner, clock)
+	check("session that turned the authenticator on", owner, http.StatusOK)
+	disable(owner, secret)
+	check("the same session after turning it off", owner, http.StatusForbidden)
+
+	// A session signed in with password and code, that turns it off. (A
+	// step's code is accepted once per account: each use moves the clock.)
+	clock.Advance(30 * time.Second)
+	secret, _ = enableTOTP(t, owner, clock)
+	coded := client()
+	signinPassword(t, coded, nil)
+	clock.Advance(30 * time.Second)
+	if r := coded.Post("/signin/2fa", url.Values{"code": {codeAt(t, secret, clock.Now())}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("second step: %d", r.StatusCode)
+	}
+	check("session signed in with password and code", coded, http.StatusOK)
+	disable(coded, secret)
+	check("the same session after turning the authenticator off", coded, http.StatusForbidden)
+
+	// With the authenticator and a passkey: off leaves the passkey, and
+	// the pass; deleting the last passkey takes it.
+	clock.Advance(30 * time.Second)
+	secret, _ = enableTOTP(t, coded, clock)
+	raw := apptest.OpenRawWritable(t, srv.DBPath)
+	var passkey int64
+	if err := raw.QueryRow(`INSERT INTO passkeys (user_id, credential_id, name, credential, created_at)
+		SELECT id, x'0102', 'Laptop', CAST('{}' AS BLOB), 1700000000 FROM users WHERE username = 'alice' RETURNING id`).Scan(&passkey); err != nil {
+		t.Fatal(err)
+	}
+	disable(coded, secret)
+	check("session with a passkey left", coded, http.StatusOK)
+	r := coded.Post("/account/passkeys/delete", url.Values{"id": {fmt.Sprint(passkey)}, "current_password": {faPassword}})
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("passkey delete: %d\n%s", r.StatusCode, r.Body)
+	}
+	check("session after the last passkey went", coded, http.StatusForbidden)
+	// Still signed in, and let through where no second factor is asked.
+	if r := fa(coded, "GET", "https://wiki.gatehouse.test/api/x"); r.StatusCode != http.StatusOK {
+		t.Errorf("signed-in host after the last factor went: %d, want 200", r.StatusCode)
 	}
 }

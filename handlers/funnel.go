@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"errors"
+
 	"github.com/gin-gonic/gin"
 
 	"gatehouse/account"
@@ -22,6 +24,8 @@ const maxUserAgent = 512
 //     the session only while the account's password is still the one the
 //     proof read, so a sign-in checked while the password changed starts
 //     nothing (db.ErrAccountChanged);
+//   - ends the session this browser was signed in with, if any
+//     (endPrevious);
 //   - records the sign-in (the log, and the account's security activity,
 //     §13).
 //
@@ -66,6 +70,15 @@ func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error 
 		// the session, in the same transaction.
 		Event: &db.Event{At: now, Kind: account.EventSignedIn, Detail: string(proof.Method), IP: c.ClientIP(), UserAgent: ua},
 	})
+	// The previous session ends whether or not this one started: its token
+	// died with the renewal. Only now, so that SQLite, which may reuse the
+	// highest row id once it is free, gives the new session an id of its
+	// own (an OpenID Connect prompt=login tells a new sign-in by its id).
+	// A failure here is logged: the old row grants nothing without its
+	// token, and expires.
+	if perr := a.endPrevious(c); perr != nil {
+		a.log.Error("end the previous session", "err", perr)
+	}
 	if err != nil {
 		// Nothing started: the renewed token carries no sign-in.
 		_ = a.sessions.Destroy(ctx)
@@ -78,6 +91,26 @@ func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error 
 		a.mailNewDevice(c, proof)
 	}
 	return nil
+}
+
+// endPrevious ends the session this browser is signed in with, if any,
+// when a sign-in (or its pending second step) replaces it: the browser
+// is signing in again, perhaps as someone else. Renewing the token kills
+// the old token (product.md §5); this ends its user_sessions row with it,
+// so the session is no longer listed as active (§7) nor counted. No
+// event is recorded for it: it is neither a sign-out nor a session ended
+// from elsewhere (§13), and the sign-in that replaces it is recorded
+// with the new session.
+func (a *App) endPrevious(c *gin.Context) error {
+	u := currentUser(c)
+	if u == nil {
+		return nil
+	}
+	err := a.accounts.EndSession(c.Request.Context(), u.ID, currentSession(c).ID)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil // ended meanwhile
+	}
+	return err
 }
 
 // needsSecondStep reports whether the account asks for a second factor

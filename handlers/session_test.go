@@ -272,3 +272,74 @@ func TestAPIMe(t *testing.T) {
 		}
 	}
 }
+
+// product.md §5 and §7: a sign-in made from a signed-in browser ends the
+// session it had, whoever signs in: the old token is dead, and
+// /account/sessions lists only the sessions still active. The sign-in is
+// recorded (§13) and the replaced session adds no event of its own: it
+// was neither signed out nor ended from elsewhere.
+func TestSigninWhileSignedInEndsThePreviousSession(t *testing.T) {
+	const pw = "correct horse battery"
+	srv := apptest.Start(t, apptest.Options{})
+	raw := srv.RawDB(t)
+	sessionsOf := func(username string) int {
+		t.Helper()
+		var n int
+		if err := raw.QueryRow(`SELECT count(*) FROM user_sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)`, username).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	listed := func(c *apptest.Client) int {
+		t.Helper()
+		r := c.Get("/account/sessions")
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("/account/sessions: %d", r.StatusCode)
+		}
+		return strings.Count(r.Body, `<li class="session`)
+	}
+	dead := func(what, token string) {
+		t.Helper()
+		old := srv.NewClient(t)
+		old.SetCookie("session", token)
+		if r := old.Get("/api/me"); r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: /api/me %d, want 401", what, r.StatusCode)
+		}
+	}
+	srv.NewClient(t).Signup("bob", "bob@example.com", pw)
+
+	c := srv.NewClient(t)
+	c.Signup("alice", "alice@example.com", pw)
+	first := c.Cookie("session")
+	c.Signin("alice", pw)
+	if c.Cookie("session") == first {
+		t.Fatal("token not renewed at sign-in")
+	}
+	dead("the token from before the sign-in", first)
+	if n := listed(c); n != 1 {
+		t.Errorf("/account/sessions lists %d sessions after signing in again, want 1", n)
+	}
+	if n := sessionsOf("alice"); n != 1 {
+		t.Errorf("alice has %d session rows, want 1", n)
+	}
+
+	// Signing in as someone else ends alice's session too.
+	second := c.Cookie("session")
+	c.Signin("bob", pw)
+	dead("alice's token after bob signed in", second)
+	if n := sessionsOf("alice"); n != 0 {
+		t.Errorf("alice has %d session rows after bob signed in in her browser, want 0", n)
+	}
+	if n := listed(c); n != 2 { // bob's sign-up browser and this one
+		t.Errorf("bob's /account/sessions lists %d sessions, want 2", n)
+	}
+
+	var signedIn, other int
+	if err := raw.QueryRow(`SELECT count(*) FILTER (WHERE kind = 'signed_in'), count(*) FILTER (WHERE kind IN ('signed_out', 'session_ended'))
+		FROM security_events WHERE user_id = (SELECT id FROM users WHERE username = 'alice')`).Scan(&signedIn, &other); err != nil {
+		t.Fatal(err)
+	}
+	if signedIn != 2 || other != 0 {
+		t.Errorf("alice's activity: %d sign-ins and %d sign-outs or ended sessions, want 2 and 0", signedIn, other)
+	}
+}

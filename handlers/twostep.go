@@ -68,16 +68,14 @@ func passwordMark(hash string) string {
 // beginSecondStep remembers the pending step under a new token (the
 // visitor's privilege changed) and sends the browser to /signin/2fa,
 // keeping next and rd. A session this browser was signed in with before
-// ends: it is signing in again, perhaps as someone else.
+// ends (endPrevious).
 func (a *App) beginSecondStep(c *gin.Context, proof *account.Proof, remember bool, next, rd string) {
 	ctx := c.Request.Context()
-	if u := currentUser(c); u != nil {
-		if err := a.accounts.EndSession(ctx, u.ID, currentSession(c).ID); err != nil && !errors.Is(err, db.ErrNotFound) {
-			a.serverError(c, err)
-			return
-		}
-		a.sessions.Remove(ctx, sessionIDKey)
+	if err := a.endPrevious(c); err != nil {
+		a.serverError(c, err)
+		return
 	}
+	a.sessions.Remove(ctx, sessionIDKey)
 	if err := a.sessions.RenewToken(ctx); err != nil {
 		a.serverError(c, err)
 		return

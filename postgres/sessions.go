@@ -99,7 +99,18 @@ func (s *SessionStore) DeleteHashed(ctx context.Context, hashes []string) error 
 	return nil
 }
 
-const sessionColumns = `id, user_id, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor`
+// passedSecondFactor is a session's SecondFactor as read back (s is its
+// user_sessions row): it passed a second factor and its account still has
+// one, as db's look-ups read it (product.md §11: an account without a
+// second factor never passes, whatever its sessions once proved). Each
+// look-up reads what is committed, so removing the last factor takes
+// effect at the next check on every instance.
+const passedSecondFactor = `CASE WHEN s.second_factor THEN
+		EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = s.user_id AND secret IS NOT NULL)
+		OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = s.user_id)
+	ELSE FALSE END`
+
+const sessionColumns = `s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.ip, s.user_agent, s.method, ` + passedSecondFactor
 
 // CreateSession records a new signed-in session and returns its id, or
 // db.ErrAccountChanged when the account's password hash is no longer
@@ -166,7 +177,7 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 	err := s.pool.QueryRow(ctx, `
 		SELECT u.id, u.username, u.email, u.password_hash, u.email_verified_at, u.created_at,
 		       u.groups, u.is_admin, u.disabled_at,
-		       s.created_at, s.last_seen_at, s.expires_at, s.method, s.second_factor
+		       s.created_at, s.last_seen_at, s.expires_at, s.method, `+passedSecondFactor+`
 		FROM user_sessions AS s
 		JOIN users AS u ON u.id = s.user_id
 		WHERE s.id = $1 AND s.token_hash = $2`, sessionID, db.HashToken(token)).Scan(
@@ -255,7 +266,7 @@ func deleteUserSessions(ctx context.Context, q querier, userID, keepID int64) ([
 func (s *Store) UserSessions(ctx context.Context, userID int64, now time.Time, idle time.Duration) ([]db.Session, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+sessionColumns+`
-		FROM user_sessions
+		FROM user_sessions AS s
 		WHERE user_id = $1 AND expires_at > $2 AND last_seen_at > $3
 		ORDER BY last_seen_at DESC, id DESC`,
 		userID, now.Unix(), now.Add(-idle).Unix())

@@ -31,13 +31,17 @@ func testSettings(t *testing.T, s Store) {
 }
 
 // testSessionMethod: a session remembers how it was signed in and whether
-// it passed a second factor, in the per-request look-up and the list; a
-// new account has no groups, is no admin, and is not disabled.
+// it passed a second factor (of an account that has one), in the
+// per-request look-up and the list; a new account has no groups, is no
+// admin, and is not disabled.
 func testSessionMethod(t *testing.T, s Store) {
 	ctx := t.Context()
 	u := newUser(t, s, "alice", "hash")
 	if u.Groups != nil || u.Admin || u.Disabled() {
 		t.Fatalf("new user = %+v", u)
+	}
+	if err := s.EnableTOTP(ctx, u.ID, []byte("sealed-secret"), nil, now); err != nil {
+		t.Fatal(err)
 	}
 	plain := startSession(t, s, u, "token-plain", now, "192.0.2.1")
 	strong, err := s.CreateSession(ctx, db.NewSession{

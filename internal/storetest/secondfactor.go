@@ -138,6 +138,9 @@ func testMarkSecondFactor(t *testing.T, s Store) {
 	ctx := t.Context()
 	u := newUser(t, s, "alice", "hash")
 	id := startSession(t, s, u, "tok", now, "127.0.0.1")
+	if err := s.EnableTOTP(ctx, u.ID, []byte("sealed-secret"), nil, now); err != nil {
+		t.Fatal(err)
+	}
 	if _, sess, err := s.SessionUser(ctx, id, "tok"); err != nil || sess.SecondFactor {
 		t.Fatalf("before: %+v, %v", sess, err)
 	}
@@ -211,5 +214,137 @@ func RunOneTime(t *testing.T, o account.OneTime) {
 	time.Sleep(2100 * time.Millisecond)
 	if _, err := o.TakeOneTime(ctx, "short", time.Now()); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("take after expiry: %v, want ErrNotFound", err)
+	}
+}
+
+// product.md §11: an account without a second factor never passes, so a
+// session's pass ends at the next look-up when the account's last factor
+// goes (authenticator off, last passkey deleted, reset), whatever the
+// session once proved, and comes back only with a factor this session
+// proves. Each look-up is made once before the change, so a backend that
+// caches look-ups is checked to drop what it held.
+func testSecondFactorEndsWithTheLastFactor(t *testing.T, s Store) {
+	ctx := t.Context()
+	u := newUser(t, s, "alice", "hash")
+	bob := newUser(t, s, "bob", "hash")
+	start := func(user *db.User, token string) int64 {
+		t.Helper()
+		id, err := s.CreateSession(ctx, db.NewSession{
+			UserID: user.ID, PasswordHash: user.PasswordHash, Token: token,
+			Now: now, Expires: now.Add(time.Hour), IP: "192.0.2.1", UserAgent: "ua",
+			Method: "password+code", SecondFactor: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	passes := func(id int64, token string) bool {
+		t.Helper()
+		_, sess, err := s.SessionUser(ctx, id, token)
+		if err != nil {
+			t.Fatalf("SessionUser(%d): %v", id, err)
+		}
+		return sess.SecondFactor
+	}
+	listed := func(user *db.User, id int64) bool {
+		t.Helper()
+		list, err := s.UserSessions(ctx, user.ID, now, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range list {
+			if x.ID == id {
+				return x.SecondFactor
+			}
+		}
+		t.Fatalf("session %d not listed: %+v", id, list)
+		return false
+	}
+
+	// A flag with no factor behind it never passes.
+	a := start(u, "tok-a")
+	if passes(a, "tok-a") || listed(u, a) {
+		t.Error("a session of an account without a second factor passes")
+	}
+	if err := s.EnableTOTP(ctx, u.ID, []byte("sealed"), []string{"c1"}, now); err != nil {
+		t.Fatal(err)
+	}
+	b := start(bob, "tok-b")
+	if err := s.EnableTOTP(ctx, bob.ID, []byte("sealed-bob"), nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if !passes(a, "tok-a") || !listed(u, a) || !passes(b, "tok-b") {
+		t.Fatal("sessions that passed a second factor of accounts that have one do not pass")
+	}
+
+	// Authenticator off: alice's pass ends; bob's stays.
+	if err := s.DisableTOTP(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if passes(a, "tok-a") || listed(u, a) {
+		t.Error("session passes after the authenticator went off")
+	}
+	if !passes(b, "tok-b") {
+		t.Error("another account's session lost its pass")
+	}
+	// A pending setup is no factor.
+	if err := s.SetPendingTOTP(ctx, u.ID, []byte("pending")); err != nil {
+		t.Fatal(err)
+	}
+	if passes(a, "tok-a") {
+		t.Error("session passes with only a pending setup")
+	}
+
+	// The last passkey deleted: the pass ends; with one left, it stays.
+	a = start(u, "tok-a2")
+	p1, err := s.AddPasskey(ctx, db.Passkey{UserID: u.ID, CredentialID: []byte("cred-1"), Name: "one", Credential: []byte("{}"), CreatedAt: now}, []string{"c2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := s.AddPasskey(ctx, db.Passkey{UserID: u.ID, CredentialID: []byte("cred-2"), Name: "two", Credential: []byte("{}"), CreatedAt: now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !passes(a, "tok-a2") {
+		t.Fatal("session does not pass with two passkeys")
+	}
+	if err := s.DeletePasskey(ctx, u.ID, p1); err != nil {
+		t.Fatal(err)
+	}
+	if !passes(a, "tok-a2") {
+		t.Error("session lost its pass with a passkey left")
+	}
+	if err := s.DeletePasskey(ctx, u.ID, p2); err != nil {
+		t.Fatal(err)
+	}
+	if passes(a, "tok-a2") {
+		t.Error("session passes after the last passkey went")
+	}
+
+	// Reset of every factor.
+	a = start(u, "tok-a3")
+	if err := s.EnableTOTP(ctx, u.ID, []byte("sealed"), []string{"c3"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if !passes(a, "tok-a3") {
+		t.Fatal("session does not pass with the authenticator on")
+	}
+	if err := s.ResetSecondFactors(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if passes(a, "tok-a3") {
+		t.Error("session passes after its account's factors were reset")
+	}
+	// A session that proves a new factor itself passes again.
+	if err := s.EnableTOTP(ctx, u.ID, []byte("sealed"), []string{"c4"}, now); err != nil {
+		t.Fatal(err)
+	}
+	c := startSession(t, s, u, "tok-c", now, "192.0.2.3")
+	if err := s.MarkSecondFactor(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if !passes(c, "tok-c") {
+		t.Error("session that turned the authenticator on does not pass")
 	}
 }

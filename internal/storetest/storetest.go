@@ -116,6 +116,7 @@ var tests = []test{
 	// Second factors (secondfactor.go).
 	{"SecondFactors", testSecondFactors},
 	{"MarkSecondFactor", testMarkSecondFactor},
+	{"SecondFactorEndsWithTheLastFactor", testSecondFactorEndsWithTheLastFactor},
 	{"OneTime", testOneTimeSQL},
 	// Throttle events (throttle.go).
 	{"ThrottleEvents", testThrottleEvents},
