@@ -85,10 +85,27 @@ func TestBadValuesStopWithOneLine(t *testing.T) {
 		// product.md §14: with PostgreSQL the key file must be named.
 		{[]string{"-db", "postgres://gatehouse@127.0.0.1:1/gatehouse"}, nil, "-secret-key-file (GATEHOUSE_SECRET_KEY_FILE) is required"},
 		{[]string{"-db", filepath.Join(tmp, "no-such-dir", "auth.db"), "-secret-key-file", "/dev/null"}, nil, "auth.db"},
+		// Nobody there: one line, not go-redis's retries too, and no
+		// new database file.
 		{[]string{"-redis-url", "redis://:hunter2@127.0.0.1:1/0", "-db", filepath.Join(tmp, "redis-test.db")}, nil, "-redis-url"},
+		// A Redis URL of the wrong form stops at the flags, before the
+		// database file and the no-SMTP warning: nothing but the error.
+		{[]string{"-redis-url", "redis://x:99999/0", "-db", filepath.Join(tmp, "redis-port.db")}, nil, "-redis-url"},
+		{[]string{"-redis-url", "redis://:hunter2@x:0/0", "-db", filepath.Join(tmp, "redis-port0.db")}, nil, "port"},
+		{[]string{"-redis-url", "http://x", "-db", filepath.Join(tmp, "redis-scheme.db")}, nil, "-redis-url"},
+		{[]string{"-db", filepath.Join(tmp, "redis-host.db")}, map[string]string{"GATEHOUSE_REDIS_URL": "redis:///0"}, "GATEHOUSE_REDIS_URL"},
+		{[]string{"-redis-url", "redis://x/zero", "-db", filepath.Join(tmp, "redis-dbnum.db")}, nil, "database number"},
+		// The admin commands that take -redis-url check it the same way.
+		{[]string{"user", "list", "-db", filepath.Join(tmp, "user.db"), "-redis-url", "redis://x:99999/0"}, nil, "-redis-url"},
+		{[]string{"user", "signout", "-db", filepath.Join(tmp, "user.db"), "-redis-url", "redis://:hunter2@127.0.0.1:1/0", "alice"}, nil, "connection refused"},
 	}
+	// The form of these is checked with the flags: nothing at all is
+	// written before the error.
+	quiet := map[string]bool{"redis-port.db": true, "redis-port0.db": true, "redis-scheme.db": true,
+		"redis-host.db": true, "redis-dbnum.db": true, "user.db": true}
 	for _, tc := range cases {
-		err := run(context.Background(), append([]string{}, tc.args...), env(tc.env), nil, io.Discard, io.Discard)
+		var stderr strings.Builder
+		err := run(context.Background(), append([]string{}, tc.args...), env(tc.env), nil, io.Discard, &stderr)
 		if err == nil {
 			t.Errorf("%v %v: no error", tc.args, tc.env)
 			continue
@@ -100,8 +117,17 @@ func TestBadValuesStopWithOneLine(t *testing.T) {
 		if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
 			t.Errorf("%v %v: error %q should be one line naming %q", tc.args, tc.env, msg, tc.want)
 		}
+		if strings.Contains(stderr.String(), "redis client") {
+			t.Errorf("%v %v: go-redis's retries were logged besides the error:\n%s", tc.args, tc.env, stderr.String())
+		}
+		for i, a := range tc.args {
+			if a == "-db" && quiet[filepath.Base(tc.args[i+1])] && stderr.Len() > 0 {
+				t.Errorf("%v %v: wrote before the error:\n%s", tc.args, tc.env, stderr.String())
+			}
+		}
 	}
-	for _, name := range []string{"addr.db", "metrics.db"} {
+	for _, name := range []string{"addr.db", "metrics.db", "redis-test.db", "redis-port.db", "redis-port0.db",
+		"redis-scheme.db", "redis-host.db", "redis-dbnum.db"} {
 		if _, err := os.Stat(filepath.Join(tmp, name)); err == nil {
 			t.Errorf("%s was created by a start that should have stopped at its flags", name)
 		}

@@ -95,6 +95,9 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 	if fs.NArg() != len(positional(cmd.args)) {
 		return fmt.Errorf("usage: %s", userUsage(name, *cmd))
 	}
+	if err := checkRedisURL(*redisURL); err != nil {
+		return err
+	}
 	// MustExist: a mistyped path must not create an empty database.
 	b, err := openBackend(ctx, *path, *redisURL, true, nil)
 	if err != nil {
