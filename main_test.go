@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"flag"
 	"io"
 	"net/http"
 	"net/url"
@@ -37,6 +38,53 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 			t.Errorf("help lacks %q", s)
 		}
 	}
+}
+
+// product.md §1: help names every flag of every command with its
+// variable. The flag sets are the ones the commands parse, so a flag
+// added to a command and not to help fails here.
+func TestHelpNamesEveryCommandsFlagsAndVariables(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, env(nil), nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	help := out.String()
+	sets := map[string]*flag.FlagSet{
+		"serve":  serveFlags(&serveConfig{}),
+		"backup": backupFlags(&backupConfig{}),
+		"copy":   copyFlags(&copyConfig{}),
+	}
+	for _, c := range userCommands {
+		sets["user "+c.name] = userFlags(c.name, &userConfig{})
+	}
+	for _, name := range []string{"add", "list", "delete"} {
+		sets["client "+name] = clientFlags(name, &clientConfig{})
+	}
+	for cmd, fs := range sets {
+		section := helpSection(help, strings.Fields(cmd)[0])
+		if section == "" {
+			t.Errorf("help has no part for %s", cmd)
+			continue
+		}
+		fs.VisitAll(func(f *flag.Flag) {
+			// The flag and its variable on one line of the command's part.
+			line := regexp.MustCompile(`(?m)^\s+-` + regexp.QuoteMeta(f.Name) + `\s.*\(` + regexp.QuoteMeta(envName(f.Name)) + `\)`)
+			if !line.MatchString(section) {
+				t.Errorf("help's %q part lacks -%s with %s", strings.Fields(cmd)[0], f.Name, envName(f.Name))
+			}
+		})
+	}
+}
+
+// helpSection is the part of help about cmd: from its "cmd flags:" or
+// "cmd commands" heading to the next blank line; "" if there is none.
+func helpSection(help, cmd string) string {
+	for _, part := range strings.Split(help, "\n\n") {
+		if strings.HasPrefix(part, cmd+" flags:") || strings.HasPrefix(part, cmd+" commands") {
+			return part
+		}
+	}
+	return ""
 }
 
 func TestFlagsWinOverEnvironment(t *testing.T) {
