@@ -50,9 +50,22 @@ func isPostgres(dbArg string) bool {
 // create a new SQLite file (admin commands, backup).
 func openBackend(ctx context.Context, dbArg, redisURL string, mustExist bool, logger *slog.Logger) (*backend, error) {
 	b := &backend{}
+	// Redis first: a start that cannot reach it leaves no new database
+	// file behind.
+	var rc *redis.Client
+	if redisURL != "" {
+		if logger != nil {
+			redis.SetLogger(logger)
+		}
+		var err error
+		if rc, err = redis.Open(ctx, redisURL); err != nil {
+			return nil, fmt.Errorf("-redis-url: %w", err)
+		}
+	}
 	if isPostgres(dbArg) {
 		s, err := postgres.Open(ctx, dbArg)
 		if err != nil {
+			closeRedis(rc)
 			return nil, err
 		}
 		b.db, b.desc = s, "postgres "+s.String()
@@ -60,21 +73,14 @@ func openBackend(ctx context.Context, dbArg, redisURL string, mustExist bool, lo
 	} else {
 		s, err := db.Open(ctx, dbArg, db.Options{MustExist: mustExist})
 		if err != nil {
+			closeRedis(rc)
 			return nil, err
 		}
 		b.db, b.desc = s, "sqlite "+dbArg
 		b.Backend = handlers.Backend{Store: s, Sessions: s.SessionStore(), Throttle: s}
 	}
-	if redisURL == "" {
+	if rc == nil {
 		return b, nil
-	}
-	if logger != nil {
-		redis.SetLogger(logger)
-	}
-	rc, err := redis.Open(ctx, redisURL)
-	if err != nil {
-		b.db.Close()
-		return nil, fmt.Errorf("-redis-url: %w", err)
 	}
 	b.redis = rc
 	b.desc += ", redis " + rc.String()
@@ -83,6 +89,13 @@ func openBackend(ctx context.Context, dbArg, redisURL string, mustExist bool, lo
 	b.Ping = rc.Ping
 	b.OneTime = rc.OneTimeStore()
 	return b, nil
+}
+
+// closeRedis closes rc, if any, when the database cannot be opened.
+func closeRedis(rc *redis.Client) {
+	if rc != nil {
+		rc.Close()
+	}
 }
 
 // Close closes Redis and the database.

@@ -21,6 +21,29 @@ func (u *uriList) Set(v string) error { *u = append(*u, v); return nil }
 
 const clientUsage = "usage: gatehouse client add -db FILE NAME -redirect-uri URI [-redirect-uri URI ...] [-public] [-trusted] | client list -db FILE | client delete -db FILE CLIENT_ID"
 
+// clientConfig is what a `gatehouse client` command is told.
+type clientConfig struct {
+	DB           string
+	RedirectURIs uriList // client add only, like Public and Trusted
+	Public       bool
+	Trusted      bool
+}
+
+// clientFlags declares the flags of `client name`; help lists them from
+// here (those of client add, which has them all).
+func clientFlags(name string, c *clientConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("client "+name, flag.ContinueOnError)
+	fs.StringVar(&c.DB, "db", "auth.db", "an SQLite file that exists, or postgres://…")
+	// Accepted like every admin command's, though clients need no key.
+	fs.String("secret-key-file", "", "the server's secret key file (accepted; apps need no key)")
+	if name == "add" {
+		fs.Var(&c.RedirectURIs, "redirect-uri", "client add only: an exact redirect URI of the app (repeat for more)")
+		fs.BoolVar(&c.Public, "public", false, "client add only: an app without a secret (browser or mobile): PKCE S256 required")
+		fs.BoolVar(&c.Trusted, "trusted", false, "client add only: skip the consent page for this app")
+	}
+	return fs
+}
+
 // client runs `gatehouse client add|list|delete` (product.md §12): the
 // apps that sign in with Gatehouse accounts. The work is in package oidcop,
 // which the admin page calls too.
@@ -34,17 +57,8 @@ func client(ctx context.Context, args []string, getenv func(string) string, stdo
 	if !known {
 		return fmt.Errorf("unknown command 'client %s' (see 'gatehouse help')", name)
 	}
-	fs := flag.NewFlagSet("client "+name, flag.ContinueOnError)
-	path := fs.String("db", "auth.db", "database: an SQLite file (must exist) or a postgres:// URL")
-	// Accepted like every admin command's, though clients need no key.
-	fs.String("secret-key-file", "", "the server's secret key file")
-	var uris uriList
-	var public, trusted *bool
-	if name == "add" {
-		fs.Var(&uris, "redirect-uri", "an exact redirect URI of the app (repeat for more)")
-		public = fs.Bool("public", false, "an app without a secret (a browser or mobile app): PKCE is required")
-		trusted = fs.Bool("trusted", false, "skip the consent page for this app")
-	}
+	var cfg clientConfig
+	fs := clientFlags(name, &cfg)
 	positional, err := parseInterleaved(fs, args, getenv)
 	if err != nil {
 		return err
@@ -52,7 +66,7 @@ func client(ctx context.Context, args []string, getenv func(string) string, stdo
 	if len(positional) != n {
 		return errors.New(clientUsage)
 	}
-	b, err := openBackend(ctx, *path, "", true, nil)
+	b, err := openBackend(ctx, cfg.DB, "", true, nil)
 	if err != nil {
 		return err
 	}
@@ -62,7 +76,7 @@ func client(ctx context.Context, args []string, getenv func(string) string, stdo
 	switch name {
 	case "add":
 		c, secret, err := oidcop.AddClient(ctx, store, oidcop.NewClient{
-			Name: positional[0], RedirectURIs: uris, Public: *public, Trusted: *trusted,
+			Name: positional[0], RedirectURIs: cfg.RedirectURIs, Public: cfg.Public, Trusted: cfg.Trusted,
 		}, time.Now())
 		var bad *oidcop.ClientError
 		if errors.As(err, &bad) {
@@ -133,8 +147,7 @@ client commands (OpenID Connect apps; safe while the server runs):
   gatehouse client list -db FILE   list the apps
   gatehouse client delete -db FILE CLIENT_ID
                                    delete an app: its tokens stop working
-  -db FILE|URL     (GATEHOUSE_DB)  an SQLite file that exists, or postgres://… (default "auth.db")
-  -public          an app without a secret (browser or mobile): PKCE S256 required
-  -trusted         skip the consent page for this app
 `)
+	// client add's flags are every client command's and its own.
+	printFlags(w, clientFlags("add", &clientConfig{}))
 }

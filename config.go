@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"gatehouse/mail"
+	"gatehouse/redis"
 )
 
 // envName is the environment variable of a flag: -session-idle is
@@ -107,6 +108,19 @@ func listenAddr(addr string) bool {
 	return err == nil
 }
 
+// checkRedisURL checks the form of a -redis-url (empty: none) without
+// connecting, so a bad one stops a command at its flags, before the
+// database is opened or anything is logged.
+func checkRedisURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	if err := redis.CheckURL(raw); err != nil {
+		return fmt.Errorf("-redis-url (%s): %w", envName("redis-url"), err)
+	}
+	return nil
+}
+
 // validate checks the values that flag parsing cannot, and returns the
 // parsed base URL and proxy list.
 func (c *serveConfig) validate() (*url.URL, []string, error) {
@@ -129,6 +143,9 @@ func (c *serveConfig) validate() (*url.URL, []string, error) {
 		c.SecretKeyFile = c.DB + ".key"
 	}
 	if err := c.validateOperations(); err != nil {
+		return nil, nil, err
+	}
+	if err := checkRedisURL(c.RedisURL); err != nil {
 		return nil, nil, err
 	}
 	base, err := parseBaseURL(c.BaseURL, c.Addr)

@@ -11,29 +11,42 @@ import (
 	"gatehouse/postgres"
 )
 
+// copyConfig is what `gatehouse copy` is told.
+type copyConfig struct {
+	From string
+	To   string
+}
+
+// copyFlags declares the flags of copy; help lists them from here.
+func copyFlags(c *copyConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("copy", flag.ContinueOnError)
+	fs.StringVar(&c.From, "from", "", "the SQLite file to copy (it must exist)")
+	fs.StringVar(&c.To, "to", "", "the empty PostgreSQL database, postgres://USER:PASS@HOST:5432/NAME")
+	return fs
+}
+
 // copyCommand moves an SQLite database into an empty PostgreSQL one:
 // gatehouse copy -from auth.db -to postgres://… (product.md §14). Every
 // row goes, in one transaction, so accounts sign in with their passwords
 // and sessions keep working; the secret key file must go with it (-secret-key-file).
 func copyCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("copy", flag.ContinueOnError)
-	from := fs.String("from", "", "the SQLite file to copy (it must exist)")
-	to := fs.String("to", "", "the empty PostgreSQL database, postgres://USER:PASS@HOST:5432/NAME")
+	var c copyConfig
+	fs := copyFlags(&c)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	if *from == "" || *to == "" || fs.NArg() != 0 {
+	if c.From == "" || c.To == "" || fs.NArg() != 0 {
 		return errors.New("usage: gatehouse copy -from auth.db -to postgres://USER:PASS@HOST:5432/NAME")
 	}
-	if isPostgres(*from) || !isPostgres(*to) {
+	if isPostgres(c.From) || !isPostgres(c.To) {
 		return errors.New("copy goes from an SQLite file (-from) to a postgres:// URL (-to)")
 	}
-	src, err := db.Open(ctx, *from, db.Options{MustExist: true})
+	src, err := db.Open(ctx, c.From, db.Options{MustExist: true})
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := postgres.Open(ctx, *to)
+	dst, err := postgres.Open(ctx, c.To)
 	if err != nil {
 		return err
 	}
@@ -58,7 +71,7 @@ func copyCommand(ctx context.Context, args []string, getenv func(string) string,
 	} else if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "copied %s to %s: %d accounts, %d sessions, %d links\n", *from, dst,
+	fmt.Fprintf(stdout, "copied %s to %s: %d accounts, %d sessions, %d links\n", c.From, dst,
 		len(tables[index["users"]].Rows), len(tables[index["user_sessions"]].Rows), len(tables[index["link_tokens"]].Rows))
 	return nil
 }

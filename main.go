@@ -355,25 +355,24 @@ func sameDir(a, b string) (bool, error) {
 // backupCommand copies a live database consistently (gatehouse backup
 // -db SRC DEST), or checks a copy (gatehouse backup -verify FILE).
 func backupCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	path := fs.String("db", "auth.db", "database to copy")
-	verify := fs.String("verify", "", "check a copy instead of making one")
+	var c backupConfig
+	fs := backupFlags(&c)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	if *verify != "" {
+	if c.Verify != "" {
 		if fs.NArg() != 0 {
 			return fmt.Errorf("usage: gatehouse backup -verify FILE")
 		}
-		return verifyCopy(ctx, *verify, stdout)
+		return verifyCopy(ctx, c.Verify, stdout)
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("usage: gatehouse backup -db SRC DEST, or gatehouse backup -verify FILE")
 	}
-	if isPostgres(*path) {
+	if isPostgres(c.DB) {
 		return errors.New("backup copies an SQLite file; for PostgreSQL use pg_dump (pg_dump -Fc -f auth.dump DATABASE_URL) and keep the secret key file with it")
 	}
-	store, err := db.Open(ctx, *path, db.Options{MustExist: true})
+	store, err := db.Open(ctx, c.DB, db.Options{MustExist: true})
 	if err != nil {
 		return err
 	}
@@ -382,7 +381,7 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 	if err := store.Backup(ctx, dest); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "backed up %s to %s\n", *path, dest)
+	fmt.Fprintf(stdout, "backed up %s to %s\n", c.DB, dest)
 	return nil
 }
 
@@ -397,6 +396,20 @@ func verifyCopy(ctx context.Context, path string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "%s: ok: integrity ok, schema version %d of %d, %d accounts, %d sessions\n",
 		path, sum.SchemaVersion, db.SchemaVersion(), sum.Accounts, sum.Sessions)
 	return nil
+}
+
+// backupConfig is what `gatehouse backup` is told.
+type backupConfig struct {
+	DB     string
+	Verify string
+}
+
+// backupFlags declares the flags of backup; help lists them from here.
+func backupFlags(c *backupConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.StringVar(&c.DB, "db", "auth.db", "the SQLite file to copy")
+	fs.StringVar(&c.Verify, "verify", "", "check the copy FILE instead of making one; exit status 2 if it is not usable")
+	return fs
 }
 
 // printHelp lists every command and flag with its environment variable.
@@ -417,21 +430,25 @@ over its environment variable.
 
 serve flags:
 `)
-	var c serveConfig
-	printFlags(w, serveFlags(&c))
-	fmt.Fprint(w, `
-backup flags:
-  -db FILE       (GATEHOUSE_DB)   database to copy (default "auth.db")
-  -verify FILE                    check FILE instead of making a copy; exit status 2 if it is not usable
-`)
+	// Every list of flags comes from the flag set its command parses, so
+	// help cannot miss one.
+	printFlags(w, serveFlags(&serveConfig{}))
+	fmt.Fprint(w, "\nbackup flags:\n")
+	printFlags(w, backupFlags(&backupConfig{}))
+	fmt.Fprint(w, "\ncopy flags:\n")
+	printFlags(w, copyFlags(&copyConfig{}))
 	printUserHelp(w)
 	printClientHelp(w)
 }
 
+// printFlags lists fs's flags, each with its environment variable.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
+		// An unset switch (-public) needs no "default false".
+		b, isBool := f.Value.(interface{ IsBoolFlag() bool })
+		switchOff := isBool && b.IsBoolFlag() && f.DefValue == "false"
 		def := ""
-		if f.DefValue != "" {
+		if f.DefValue != "" && !switchOff {
 			def = fmt.Sprintf(" (default %q)", f.DefValue)
 		}
 		fmt.Fprintf(w, "  -%-18s %-30s %s%s\n", f.Name, "("+envName(f.Name)+")", f.Usage, def)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"flag"
 	"io"
 	"net/http"
 	"net/url"
@@ -37,6 +38,53 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 			t.Errorf("help lacks %q", s)
 		}
 	}
+}
+
+// product.md §1: help names every flag of every command with its
+// variable. The flag sets are the ones the commands parse, so a flag
+// added to a command and not to help fails here.
+func TestHelpNamesEveryCommandsFlagsAndVariables(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, env(nil), nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	help := out.String()
+	sets := map[string]*flag.FlagSet{
+		"serve":  serveFlags(&serveConfig{}),
+		"backup": backupFlags(&backupConfig{}),
+		"copy":   copyFlags(&copyConfig{}),
+	}
+	for _, c := range userCommands {
+		sets["user "+c.name] = userFlags(c.name, &userConfig{})
+	}
+	for _, name := range []string{"add", "list", "delete"} {
+		sets["client "+name] = clientFlags(name, &clientConfig{})
+	}
+	for cmd, fs := range sets {
+		section := helpSection(help, strings.Fields(cmd)[0])
+		if section == "" {
+			t.Errorf("help has no part for %s", cmd)
+			continue
+		}
+		fs.VisitAll(func(f *flag.Flag) {
+			// The flag and its variable on one line of the command's part.
+			line := regexp.MustCompile(`(?m)^\s+-` + regexp.QuoteMeta(f.Name) + `\s.*\(` + regexp.QuoteMeta(envName(f.Name)) + `\)`)
+			if !line.MatchString(section) {
+				t.Errorf("help's %q part lacks -%s with %s", strings.Fields(cmd)[0], f.Name, envName(f.Name))
+			}
+		})
+	}
+}
+
+// helpSection is the part of help about cmd: from its "cmd flags:" or
+// "cmd commands" heading to the next blank line; "" if there is none.
+func helpSection(help, cmd string) string {
+	for _, part := range strings.Split(help, "\n\n") {
+		if strings.HasPrefix(part, cmd+" flags:") || strings.HasPrefix(part, cmd+" commands") {
+			return part
+		}
+	}
+	return ""
 }
 
 func TestFlagsWinOverEnvironment(t *testing.T) {
@@ -85,10 +133,27 @@ func TestBadValuesStopWithOneLine(t *testing.T) {
 		// product.md §14: with PostgreSQL the key file must be named.
 		{[]string{"-db", "postgres://gatehouse@127.0.0.1:1/gatehouse"}, nil, "-secret-key-file (GATEHOUSE_SECRET_KEY_FILE) is required"},
 		{[]string{"-db", filepath.Join(tmp, "no-such-dir", "auth.db"), "-secret-key-file", "/dev/null"}, nil, "auth.db"},
+		// Nobody there: one line, not go-redis's retries too, and no
+		// new database file.
 		{[]string{"-redis-url", "redis://:hunter2@127.0.0.1:1/0", "-db", filepath.Join(tmp, "redis-test.db")}, nil, "-redis-url"},
+		// A Redis URL of the wrong form stops at the flags, before the
+		// database file and the no-SMTP warning: nothing but the error.
+		{[]string{"-redis-url", "redis://x:99999/0", "-db", filepath.Join(tmp, "redis-port.db")}, nil, "-redis-url"},
+		{[]string{"-redis-url", "redis://:hunter2@x:0/0", "-db", filepath.Join(tmp, "redis-port0.db")}, nil, "port"},
+		{[]string{"-redis-url", "http://x", "-db", filepath.Join(tmp, "redis-scheme.db")}, nil, "-redis-url"},
+		{[]string{"-db", filepath.Join(tmp, "redis-host.db")}, map[string]string{"GATEHOUSE_REDIS_URL": "redis:///0"}, "GATEHOUSE_REDIS_URL"},
+		{[]string{"-redis-url", "redis://x/zero", "-db", filepath.Join(tmp, "redis-dbnum.db")}, nil, "database number"},
+		// The admin commands that take -redis-url check it the same way.
+		{[]string{"user", "list", "-db", filepath.Join(tmp, "user.db"), "-redis-url", "redis://x:99999/0"}, nil, "-redis-url"},
+		{[]string{"user", "signout", "-db", filepath.Join(tmp, "user.db"), "-redis-url", "redis://:hunter2@127.0.0.1:1/0", "alice"}, nil, "connection refused"},
 	}
+	// The form of these is checked with the flags: nothing at all is
+	// written before the error.
+	quiet := map[string]bool{"redis-port.db": true, "redis-port0.db": true, "redis-scheme.db": true,
+		"redis-host.db": true, "redis-dbnum.db": true, "user.db": true}
 	for _, tc := range cases {
-		err := run(context.Background(), append([]string{}, tc.args...), env(tc.env), nil, io.Discard, io.Discard)
+		var stderr strings.Builder
+		err := run(context.Background(), append([]string{}, tc.args...), env(tc.env), nil, io.Discard, &stderr)
 		if err == nil {
 			t.Errorf("%v %v: no error", tc.args, tc.env)
 			continue
@@ -100,8 +165,17 @@ func TestBadValuesStopWithOneLine(t *testing.T) {
 		if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
 			t.Errorf("%v %v: error %q should be one line naming %q", tc.args, tc.env, msg, tc.want)
 		}
+		if strings.Contains(stderr.String(), "redis client") {
+			t.Errorf("%v %v: go-redis's retries were logged besides the error:\n%s", tc.args, tc.env, stderr.String())
+		}
+		for i, a := range tc.args {
+			if a == "-db" && quiet[filepath.Base(tc.args[i+1])] && stderr.Len() > 0 {
+				t.Errorf("%v %v: wrote before the error:\n%s", tc.args, tc.env, stderr.String())
+			}
+		}
 	}
-	for _, name := range []string{"addr.db", "metrics.db"} {
+	for _, name := range []string{"addr.db", "metrics.db", "redis-test.db", "redis-port.db", "redis-port0.db",
+		"redis-scheme.db", "redis-host.db", "redis-dbnum.db"} {
 		if _, err := os.Stat(filepath.Join(tmp, name)); err == nil {
 			t.Errorf("%s was created by a start that should have stopped at its flags", name)
 		}

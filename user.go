@@ -62,6 +62,27 @@ func userUsage(name string, c userCommand) string {
 	return strings.TrimSpace("gatehouse user " + name + " -db FILE " + strings.Join(c.args, " "))
 }
 
+// userConfig is what a `gatehouse user` command is told.
+type userConfig struct {
+	DB            string
+	RedisURL      string
+	SecretKeyFile string
+	Remove        bool // user admin only
+}
+
+// userFlags declares the flags of `user name`; help lists them from here
+// (those of user admin, which has them all).
+func userFlags(name string, c *userConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("user "+name, flag.ContinueOnError)
+	fs.StringVar(&c.DB, "db", "auth.db", "database to change: an SQLite file that exists, or postgres://…")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "the server's Redis, so that ending sessions reaches them (default none)")
+	fs.StringVar(&c.SecretKeyFile, "secret-key-file", "", "the server's secret key file; when given, it must be the database's key")
+	if name == "admin" {
+		fs.BoolVar(&c.Remove, "remove", false, "user admin only: take the admin role away instead of granting it")
+	}
+	return fs
+}
+
 // user runs `gatehouse user SUBCOMMAND -db FILE ARGS...`. Each subcommand
 // opens the database itself, so it is safe while the server runs: SQLite
 // serialises the writes and the busy timeout makes this wait for the
@@ -81,22 +102,19 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 	if cmd == nil {
 		return fmt.Errorf("unknown command 'user %s' (see 'gatehouse help')", name)
 	}
-	fs := flag.NewFlagSet("user "+name, flag.ContinueOnError)
-	path := fs.String("db", "auth.db", "database: an SQLite file (must exist) or a postgres:// URL")
-	redisURL := fs.String("redis-url", "", "Redis holding the sessions, when the server uses one")
-	keyFile := fs.String("secret-key-file", "", "the server's secret key file; when given, it must be the database's key")
-	var remove bool
-	if name == "admin" {
-		fs.BoolVar(&remove, "remove", false, "take the admin role away")
-	}
+	var c userConfig
+	fs := userFlags(name, &c)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
 	if fs.NArg() != len(positional(cmd.args)) {
 		return fmt.Errorf("usage: %s", userUsage(name, *cmd))
 	}
+	if err := checkRedisURL(c.RedisURL); err != nil {
+		return err
+	}
 	// MustExist: a mistyped path must not create an empty database.
-	b, err := openBackend(ctx, *path, *redisURL, true, nil)
+	b, err := openBackend(ctx, c.DB, c.RedisURL, true, nil)
 	if err != nil {
 		return err
 	}
@@ -104,11 +122,11 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 	// product.md §14: the commands take the server's key like its other
 	// settings; a key that is not the database's is refused here as at
 	// the server's start. It is never made by a command.
-	if *keyFile != "" {
-		if _, err := os.Stat(*keyFile); err != nil {
-			return fmt.Errorf("secret key %s: %w", *keyFile, err)
+	if c.SecretKeyFile != "" {
+		if _, err := os.Stat(c.SecretKeyFile); err != nil {
+			return fmt.Errorf("secret key %s: %w", c.SecretKeyFile, err)
 		}
-		if _, err := secretkey.LoadFor(ctx, b.db, *keyFile); err != nil {
+		if _, err := secretkey.LoadFor(ctx, b.db, c.SecretKeyFile); err != nil {
 			return err
 		}
 	}
@@ -119,7 +137,7 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 		Hasher: password.NewHasher(password.OWASP, 1),
 		Limits: throttle.New(b.Throttle, nil),
 	})
-	return cmd.run(ctx, &admin{store: b.db, accounts: accounts, remove: remove}, fs.Args(), stdin, stdout, stderr)
+	return cmd.run(ctx, &admin{store: b.db, accounts: accounts, remove: c.Remove}, fs.Args(), stdin, stdout, stderr)
 }
 
 // positional drops the optional flags ("[-remove]") from a command's
@@ -497,8 +515,6 @@ user commands (safe while the server runs; -db must come right after the command
 	for _, c := range userCommands {
 		fmt.Fprintf(w, "  %-52s %s\n", userUsage(c.name, c.cmd), c.cmd.summary)
 	}
-	fmt.Fprint(w, `  -db FILE|URL     (GATEHOUSE_DB)         database to change: an SQLite file that exists, or postgres://… (default "auth.db")
-  -redis-url URL   (GATEHOUSE_REDIS_URL)  the server's Redis, so that ending sessions reaches them (default none)
-  -remove          (GATEHOUSE_REMOVE)     user admin only: take the admin role away instead of granting it
-`)
+	// user admin's flags are every user command's and -remove.
+	printFlags(w, userFlags("admin", &userConfig{}))
 }

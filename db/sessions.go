@@ -208,7 +208,7 @@ func (s *Store) CreateSession(ctx context.Context, n NewSession) (int64, error) 
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO user_sessions (user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor)
 			SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND password_hash = ?`,
-			HashToken(n.Token), n.Now.Unix(), n.Now.Unix(), n.Expires.Unix(), n.IP, n.UserAgent,
+			HashToken(n.Token), n.Now.Unix(), LastSeenUnix(n.Now), n.Expires.Unix(), n.IP, n.UserAgent,
 			n.SessionMethod(), n.SecondFactor, n.UserID, n.PasswordHash)
 		if err := oneRow(res, err); err != nil {
 			return err
@@ -282,18 +282,30 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 	return u, sess, nil
 }
 
+// LastSeenUnix is t as last_seen_at stores it: in whole seconds, rounded
+// up. The idle timeout counts from the stored time, and a second cut off
+// would end a session up to a second before it had really been idle that
+// long (product.md §5); a second added only ends it up to a second late.
+func LastSeenUnix(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}
+
 // TouchSession moves a session's last-seen time forward, without waiting
 // for the disk (durability.go). Callers rate-limit it so a page view does
 // not write each time.
 func (s *Store) TouchSession(ctx context.Context, sessionID int64, now time.Time) error {
 	err := s.lazily(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE user_sessions SET last_seen_at = ? WHERE id = ?`, now.Unix(), sessionID)
+		_, err := tx.ExecContext(ctx, `UPDATE user_sessions SET last_seen_at = ? WHERE id = ?`, LastSeenUnix(now), sessionID)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("db: touch session: %w", err)
 	}
-	s.cache.touched(sessionID, time.Unix(now.Unix(), 0).UTC())
+	s.cache.touched(sessionID, time.Unix(LastSeenUnix(now), 0).UTC())
 	return nil
 }
 

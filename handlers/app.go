@@ -289,7 +289,7 @@ func newSessionManager(cfg Config, data scs.Store) *scs.SessionManager {
 // headers, body limit, cross-origin check, sessions, then the Gin engine
 // (recovery, current user, routes). Tests use exactly this.
 func (a *App) Handler() http.Handler {
-	var h http.Handler = headAsGet(a.engine)
+	var h http.Handler = headAsGet(forwardAuthAnyMethod(a.engine))
 	// LoadAndSave wraps the engine as an http.Handler: a Gin middleware
 	// that saved after c.Next() would lose the cookie once a body was written.
 	h = a.sessions.LoadAndSave(h)

@@ -135,6 +135,36 @@ func TestSpec11ForwardAuthAnyMethodAndCrossOrigin(t *testing.T) {
 	}
 }
 
+// product.md §11: any method means any, not Gin's nine: WebDAV's methods
+// and made-up ones reach both endpoints and are answered like a GET with
+// the same headers, signed in and signed out.
+func TestSpec11ForwardAuthNonStandardMethods(t *testing.T) {
+	_, client := faServer(t, "")
+	in, out := client(), client()
+	in.Signup("alice", "alice@example.com", faPassword)
+	original := "https://app.gatehouse.test/dav/file.txt"
+	answer := func(r *apptest.Response) string {
+		return fmt.Sprintf("%d Location=%q Remote-User=%q Allow=%q Cache-Control=%q body=%q", r.StatusCode,
+			r.Header.Get("Location"), r.Header.Get("Remote-User"), r.Header.Get("Allow"), r.Header.Get("Cache-Control"), r.Body)
+	}
+	for _, path := range []string{"/api/authz/forward-auth", "/api/authz/auth-request"} {
+		for _, m := range []string{"PROPFIND", "PROPPATCH", "MKCOL", "REPORT", "LOCK", "UNLOCK", "MOVE", "COPY", "SEARCH", "BREW"} {
+			headers := []string{"Accept", browserAccept, "X-Original-Method", m, "X-Original-URL", original,
+				"X-Forwarded-Method", m, "X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.gatehouse.test", "X-Forwarded-Uri", "/dav/file.txt"}
+			for _, c := range []struct {
+				who    string
+				client *apptest.Client
+				want   int
+			}{{"signed in", in, 200}, {"signed out", out, 401}} {
+				got, asGet := c.client.Do(m, path, nil, headers...), c.client.Do("GET", path, nil, headers...)
+				if got.StatusCode != c.want || answer(got) != answer(asGet) {
+					t.Errorf("%s %s %s:\n got  %s\n GET: %s", c.who, m, path, answer(got), answer(asGet))
+				}
+			}
+		}
+	}
+}
+
 // A direct caller learns only about its own session, and a check writes
 // nothing to the database (product.md §11, §5): the data version of the
 // file stands still over many checks.

@@ -249,7 +249,7 @@ func (a *App) loadUser(c *gin.Context) {
 		if err := a.store.TouchSession(ctx, sid, now); err != nil {
 			a.log.Error("touch session", "err", err)
 		} else {
-			sess.LastSeenAt = now.Truncate(time.Second)
+			sess.LastSeenAt = time.Unix(db.LastSeenUnix(now), 0).UTC() // as stored
 		}
 	}
 	c.Set(currentKey{}, &current{user: user, session: sess})

@@ -132,16 +132,16 @@ const sessionColumns = `s.id, s.user_id, s.created_at, s.last_seen_at, s.expires
 func (s *Store) CreateSession(ctx context.Context, n db.NewSession) (int64, error) {
 	insert := `
 		INSERT INTO user_sessions (user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor)
-		SELECT id, $1::text, $2::bigint, $2::bigint, $3::bigint, $4::text, $5::text, $8::text, $9::boolean
+		SELECT id, $1::text, $2::bigint, $10::bigint, $3::bigint, $4::text, $5::text, $8::text, $9::boolean
 		FROM (SELECT id FROM users WHERE id = $6 AND password_hash = $7 FOR SHARE) AS u
 		RETURNING id`
 	args := []any{db.HashToken(n.Token), n.Now.Unix(), n.Expires.Unix(), n.IP, n.UserAgent,
-		n.UserID, n.PasswordHash, n.SessionMethod(), n.SecondFactor}
+		n.UserID, n.PasswordHash, n.SessionMethod(), n.SecondFactor, db.LastSeenUnix(n.Now)}
 	if e := n.Event; e != nil {
 		insert = `
 		WITH s AS (` + insert + `), e AS (
 			INSERT INTO security_events (user_id, at, kind, ip, user_agent, detail, actor_id)
-			SELECT $6, $10, $11, $12, $13, $14, $15 FROM s
+			SELECT $6, $11, $12, $13, $14, $15, $16 FROM s
 		)
 		SELECT id FROM s`
 		// As AddEvent stores it: no actor is NULL.
@@ -203,7 +203,7 @@ func (s *Store) SessionUser(ctx context.Context, sessionID int64, token string) 
 // TouchSession moves a session's last-seen time forward. Callers rate-limit
 // it so a page view does not write each time.
 func (s *Store) TouchSession(ctx context.Context, sessionID int64, now time.Time) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE user_sessions SET last_seen_at = $1 WHERE id = $2`, now.Unix(), sessionID); err != nil {
+	if _, err := s.pool.Exec(ctx, `UPDATE user_sessions SET last_seen_at = $1 WHERE id = $2`, db.LastSeenUnix(now), sessionID); err != nil {
 		return fmt.Errorf("postgres: touch session: %w", err)
 	}
 	return nil

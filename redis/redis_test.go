@@ -87,6 +87,64 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 	}
 }
 
+// CheckURL judges the form alone, connecting to nothing (product.md §1):
+// a port out of range, no host or a database that is not a number is an
+// error at once, never a dial that fails after go-redis's retries.
+func TestCheckURL(t *testing.T) {
+	t.Parallel()
+	const pw = "hunter2-but-longer"
+	for _, ok := range []string{
+		"redis://x", "redis://x:6379/0", "rediss://:" + pw + "@cache.example:1/15", "redis://user:" + pw + "@[::1]:65535/3",
+		"redis://x/", "redis://x:6379/0?dial_timeout=3s",
+	} {
+		if err := redis.CheckURL(ok); err != nil {
+			t.Errorf("CheckURL(%q): %v", ok, err)
+		}
+	}
+	for _, tc := range []struct{ url, want string }{
+		{"redis://x:99999/0", "port must be a number from 1 to 65535"},
+		{"redis://:" + pw + "@x:0/0", "port must be a number from 1 to 65535"},
+		{"redis://x:65536", "port must be a number from 1 to 65535"},
+		{"redis://x:notaport/0", "cannot be parsed"},
+		{"redis:///0", "names no host"},
+		{"redis://:" + pw + "@:6379/0", "names no host"},
+		{"http://x", "must be redis:// or rediss://"},
+		{"x:6379", "must be redis:// or rediss://"},
+		{"redis://x/zero", "invalid database number"},
+		{"redis://x/0?nonsense=1", "unexpected option"},
+	} {
+		err := redis.CheckURL(tc.url)
+		if err == nil {
+			t.Errorf("CheckURL(%q): no error", tc.url)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, pw) || strings.Contains(msg, "\n") {
+			t.Errorf("CheckURL(%q) = %q, want one line with %q and no password", tc.url, msg, tc.want)
+		}
+	}
+}
+
+// A first ping that fails is said once, by Open's error: go-redis's line
+// for each failed dial of its retries does not reach the log as well.
+// (Not parallel: go-redis has one logger per process.)
+func TestOpenFailureNotLogged(t *testing.T) {
+	var buf bytes.Buffer
+	redis.SetLogger(slog.New(slog.NewTextHandler(&buf, nil)))
+	t.Cleanup(func() { redis.SetLogger(slog.New(slog.DiscardHandler)) })
+	down := redistest.Start(t, redistest.Options{})
+	addr := down.Addr
+	down.Stop(t)
+	if c, err := redis.Open(context.Background(), "redis://"+addr+"/0"); err == nil {
+		c.Close()
+		t.Fatal("Open succeeded with nobody there")
+	} else if !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("error %q, want connection refused", err)
+	}
+	if buf.Len() > 0 {
+		t.Errorf("the failed Open was logged besides its error:\n%s", buf.String())
+	}
+}
+
 // go-redis's own complaints go to the application's log. (Not parallel:
 // go-redis has one logger per process.)
 func TestSetLogger(t *testing.T) {

@@ -350,6 +350,54 @@ func testDeleteExpiredSessions(t *testing.T, s Store) {
 	}
 }
 
+// product.md §5: a session idle for less than the idle timeout lives on,
+// whatever the fraction of a second it was last seen at: last_seen_at is
+// in whole seconds, and a truncated one ended a session signed in at
+// x.85 s up to a second early (with a 3 s timeout, 2.9 s after sign-in).
+// Late by less than a second, it ends. loadUser's own check (now minus
+// LastSeenAt against the timeout) is done here on the stored time.
+func testIdleNeverEndsEarly(t *testing.T, s Store) {
+	ctx := t.Context()
+	const idle = 3 * time.Second
+	alice := newUser(t, s, "alice", "h")
+	seen := now.Add(850 * time.Millisecond)
+	id := startSession(t, s, alice, "tok", seen, "192.0.2.1")
+	check := func(step string, seen time.Time) {
+		t.Helper()
+		_, sess, err := s.SessionUser(ctx, id, "tok")
+		if err != nil {
+			t.Fatalf("%s: SessionUser: %v", step, err)
+		}
+		if sess.LastSeenAt.Before(seen) {
+			t.Errorf("%s: last seen stored as %s, before the request at %s", step, sess.LastSeenAt.Format(time.StampMilli), seen.Format(time.StampMilli))
+		}
+		// Just before the idle time has really passed: alive everywhere.
+		at := seen.Add(idle - 100*time.Millisecond)
+		if at.Sub(sess.LastSeenAt) >= idle {
+			t.Errorf("%s: at %s the idle check ends a session last seen at %s", step, at.Format(time.StampMilli), seen.Format(time.StampMilli))
+		}
+		if n, err := s.CountActiveSessions(ctx, at, idle); err != nil || n != 1 {
+			t.Errorf("%s: CountActiveSessions = %d, %v; want 1", step, n, err)
+		}
+		if list, err := s.UserSessions(ctx, alice.ID, at, idle); err != nil || len(list) != 1 {
+			t.Errorf("%s: UserSessions = %d, %v; want 1", step, len(list), err)
+		}
+		if n, err := s.DeleteExpiredSessions(ctx, at, idle); err != nil || n != 0 {
+			t.Errorf("%s: DeleteExpiredSessions removed %d, %v; want 0", step, n, err)
+		}
+	}
+	check("after sign-in", seen)
+	seen = seen.Add(1500 * time.Millisecond)
+	if err := s.TouchSession(ctx, id, seen); err != nil {
+		t.Fatal(err)
+	}
+	check("after a touch", seen)
+	// A second after the idle time has passed, it is over.
+	if n, err := s.DeleteExpiredSessions(ctx, seen.Add(idle+time.Second), idle); err != nil || n != 1 {
+		t.Errorf("a second past the idle time: DeleteExpiredSessions removed %d, %v; want 1", n, err)
+	}
+}
+
 // product.md §15: the active-sessions gauge counts live sessions only:
 // not past their deadline, not idle too long, not ended.
 func testCountActiveSessions(t *testing.T, s Store) {

@@ -106,6 +106,7 @@ var tests = []test{
 	{"EndedSessionsLoseTheirData", testEndedSessionsLoseTheirData},
 	{"DeleteExpiredSessions", testDeleteExpiredSessions},
 	{"CountActiveSessions", testCountActiveSessions},
+	{"IdleNeverEndsEarly", testIdleNeverEndsEarly},
 	{"NoRawTokenStored", testNoRawTokenStored},
 	// Link tokens (tokens.go).
 	{"LinkTokenLifecycle", testLinkTokenLifecycle},
