@@ -22,9 +22,11 @@ import (
 //     process). It is cheap: no table is read.
 //   - When it has changed, the generation counter (migration 0004: moved
 //     by triggers when a session ends or changes token, or an account
-//     changes) tells whether the commit mattered; if it moved, everything
-//     cached is dropped. Commits that do not move it (a last-seen touch, a
-//     throttle event, a new session) keep the cache.
+//     changes; 0005: when a session's second-factor mark changes; 0010: when
+//     an account gains or loses a second factor) tells whether the commit
+//     mattered; if it moved, everything cached is dropped. Commits that
+//     do not move it (a last-seen touch, a throttle event, a new session)
+//     keep the cache.
 //
 // Writes this process makes to session data (scs commits, deletes,
 // touches) update the cache directly.
