@@ -268,8 +268,15 @@ func (a *App) consentPage(c *gin.Context) {
 // request's prompt=login (max_age 0) or max_age: a sign-in made after the
 // request arrived (another session than the one it came with) always
 // does; otherwise the session must be younger than max_age.
+//
+// "Another session" is another id, or the same id started after the
+// request: SQLite may give a new session the row id of the one just ended
+// (the password step before /signin/2fa ends it first), and that sign-in
+// is new all the same. Both times are whole seconds; a session started in
+// the request's own second counts as the old one, which at worst asks
+// once more, never lets an old sign-in through.
 func freshEnough(req *oidcop.AuthRequest, sess db.Session, now time.Time) bool {
-	if req.MaxAge == nil || sess.ID != req.SessionID {
+	if req.MaxAge == nil || sess.ID != req.SessionID || sess.CreatedAt.After(req.Created) {
 		return true
 	}
 	if *req.MaxAge == 0 {

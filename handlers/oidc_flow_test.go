@@ -207,3 +207,44 @@ func TestOIDCEndSessionRecordsSignedOut(t *testing.T) {
 		t.Errorf("signed_out events after a sign-out link opened signed out: %v", got)
 	}
 }
+
+// product.md §12: prompt=login asks for the password again and then goes
+// on, also for an account with a second factor. Its password step ends
+// the browser's session before the second step starts the new one, so on
+// SQLite the new session can take the old one's row id; the new sign-in
+// must still count as fresh and not ask again.
+func TestOIDCPromptLoginWithSecondFactor(t *testing.T) {
+	srv, clock := sfServer(t)
+	b := srv.NewClient(t)
+	b.Signup("alice", "alice@example.com", sfPassword)
+	secret, _ := enableTOTP(t, b, clock)
+	back := "https://app.example.com/cb"
+	client, _, err := oidcop.AddClient(t.Context(), srv.Store,
+		oidcop.NewClient{Name: "App", RedirectURIs: []string{back}, Trusted: true}, clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(30 * time.Second) // a later sign-in, and a new code step
+
+	q := url.Values{"client_id": {client.ID}, "redirect_uri": {back}, "response_type": {"code"},
+		"state": {"s1"}, "scope": {"openid"}, "prompt": {"login"}}
+	r := b.Get(oidcop.PathAuthorize + "?" + q.Encode())
+	consent := r.Header.Get("Location")
+	if r.StatusCode != http.StatusFound || !strings.HasPrefix(consent, oidcop.PathConsent) {
+		t.Fatalf("authorize: %d %q", r.StatusCode, consent)
+	}
+	r = b.Get(consent)
+	if r.StatusCode != http.StatusOK || !strings.Contains(r.Body, `name="password"`) {
+		t.Fatalf("prompt=login should ask for the password: %d\n%.2000s", r.StatusCode, r.Body)
+	}
+	clock.Advance(5 * time.Second) // the time it takes to type a password
+	signinPassword(t, b, url.Values{"next": {consent}})
+	r = b.Post("/signin/2fa", url.Values{"code": {codeAt(t, secret, clock.Now())}, "next": {consent}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != consent {
+		t.Fatalf("second step: %d %q, want 303 %q", r.StatusCode, r.Header.Get("Location"), consent)
+	}
+	r = b.Get(consent)
+	if loc := r.Header.Get("Location"); r.StatusCode != http.StatusFound || !strings.HasPrefix(loc, back+"?code=") {
+		t.Fatalf("after signing in again: %d %q, want 302 to the app with a code; body:\n%.1500s", r.StatusCode, loc, r.Body)
+	}
+}

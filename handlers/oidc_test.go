@@ -30,8 +30,12 @@ func TestFreshEnough(t *testing.T) {
 		{"max_age longer than the session", age(7200), 7, old, true},
 		{"max_age exactly the session's age", age(3600), 7, old, true},
 		{"max_age, signed in since", age(1), 7, db.Session{ID: 9, CreatedAt: now.Add(-time.Minute)}, true},
+		// SQLite reuses the row id of a session just ended.
+		{"prompt=login, signed in since under the same id", age(0), 7, db.Session{ID: 7, CreatedAt: now}, true},
+		{"max_age, signed in since under the same id", age(1), 7, db.Session{ID: 7, CreatedAt: now.Add(-time.Minute)}, true},
+		{"prompt=login, same id started in the request's second", age(0), 7, db.Session{ID: 7, CreatedAt: now.Add(-2 * time.Minute)}, false},
 	} {
-		req := &oidcop.AuthRequest{MaxAge: tc.maxAge, Seen: true, SessionID: tc.seenAs}
+		req := &oidcop.AuthRequest{MaxAge: tc.maxAge, Seen: true, SessionID: tc.seenAs, Created: now.Add(-2 * time.Minute)}
 		if got := freshEnough(req, tc.sess, now); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
