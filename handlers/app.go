@@ -289,7 +289,7 @@ func newSessionManager(cfg Config, data scs.Store) *scs.SessionManager {
 // headers, body limit, cross-origin check, sessions, then the Gin engine
 // (recovery, current user, routes). Tests use exactly this.
 func (a *App) Handler() http.Handler {
-	var h http.Handler = headAsGet(forwardAuthAnyMethod(a.engine))
+	var h http.Handler = asGet(a.engine)
 	// LoadAndSave wraps the engine as an http.Handler: a Gin middleware
 	// that saved after c.Next() would lose the cookie once a body was written.
 	h = a.sessions.LoadAndSave(h)
@@ -302,15 +302,29 @@ func (a *App) Handler() http.Handler {
 	return h
 }
 
-// headAsGet answers HEAD like GET (uptime monitors use HEAD on /healthz);
-// net/http drops the body because the request it answers is a HEAD. The
-// request remembers that it was a HEAD (isHead), so that handlers whose
-// GET changes something (opening a link from a mail) change nothing:
-// a link scanner's HEAD must not use up the user's link (product.md §6).
-func headAsGet(next http.Handler) http.Handler {
+// asGet routes as a GET two kinds of request that Gin would not:
+//   - HEAD, answered like GET (uptime monitors use HEAD on /healthz);
+//     net/http drops the body because the request it answers is a HEAD.
+//     The request remembers that it was a HEAD (isHead), so that handlers
+//     whose GET changes something (opening a link from a mail) change
+//     nothing: a link scanner's HEAD must not use up the user's link
+//     (product.md §6).
+//   - any method on the forward-auth paths. Gin's table has a tree per
+//     method and Any fills only the nine standard ones, so PROPFIND, MKCOL
+//     or any method a proxy passes on would get 405; product.md §11
+//     answers them all. Those handlers read the original method from the
+//     proxy's headers, never the request's own.
+//
+// The layers outside the engine (log, metrics, headers) still see the
+// method that was sent.
+func asGet(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodHead {
+		switch {
+		case r.Method == http.MethodHead:
 			r = r.Clone(context.WithValue(r.Context(), headKey{}, true))
+			r.Method = http.MethodGet
+		case r.Method != http.MethodGet && (r.URL.Path == pathForwardAuth || r.URL.Path == pathAuthRequest):
+			r = r.Clone(r.Context())
 			r.Method = http.MethodGet
 		}
 		next.ServeHTTP(w, r)

@@ -34,23 +34,6 @@ const (
 	msgForwardTwoFactor = "This page needs a sign-in with a second factor. Set one up at %s/account/security, sign out and sign in again with it."
 )
 
-// forwardAuthAnyMethod routes every method on the forward-auth paths as a
-// GET. Gin's table has a tree per method, and Any fills only the nine
-// standard ones, so PROPFIND, MKCOL, REPORT or any method a proxy passes
-// on would get 405; product.md §11 answers them all. The handlers read the
-// original method from the proxy's headers, never the request's own, and
-// the layers outside the engine (log, metrics, headers) still see the
-// method that was sent.
-func forwardAuthAnyMethod(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && (r.URL.Path == pathForwardAuth || r.URL.Path == pathAuthRequest) {
-			r = r.Clone(r.Context())
-			r.Method = http.MethodGet
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 // original is the request a proxy asks about.
 type original struct {
 	method string

@@ -113,7 +113,7 @@ func (a *App) routes() (*gin.Engine, error) {
 	// Forward-auth for reverse proxies (product.md §11): any method, as
 	// proxies differ; they change nothing and are outside the
 	// cross-origin check (crossOrigin). Every method reaches these as a
-	// GET (forwardAuthAnyMethod): Gin's Any knows nine methods, and
+	// GET (asGet): Gin's Any knows nine methods, and
 	// nginx's subrequest keeps WebDAV's PROPFIND or MKCOL.
 	r.GET(pathForwardAuth, a.forwardAuth)
 	r.GET(pathAuthRequest, a.nginxAuthRequest)
