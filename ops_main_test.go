@@ -218,6 +218,7 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 		`gatehouse_signins_total{outcome="wrong_credentials"} 1`,
 		`gatehouse_signups_total{outcome="success"} 1`,
 		`gatehouse_hash_slot_wait_seconds_count 3`,
+		"gatehouse_http_requests_in_flight 0\n", // every request answered
 		`gatehouse_active_sessions 2`,
 		`gatehouse_mail_sent_total{mail="verify"} 1`,
 		`gatehouse_backups_total{result="ok"} 0`,

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -167,52 +168,42 @@ func (s *server) waitExit(d time.Duration) (time.Duration, error) {
 	}
 }
 
-// waitRead waits until the server process has accepted every connection
-// made to it and read every byte sent on them: then each request sent so
-// far is in the server's hands. /proc/net/tcp shows, for the listening
-// socket, the accept queue, and for each accepted socket, the bytes not
-// yet read (both as rx_queue).
-func (s *server) waitRead() {
+// waitInHand waits until each of n requests sent to the server (it must
+// run with -metrics-addr) is in flight, by its metrics, or finished, by
+// the client's count. finished is read before each scrape: a request
+// counted finished has left the in-flight gauge, so none is counted
+// twice, and the sum reaches n only when no request is still on its way.
+func (s *server) waitInHand(n int, finished *atomic.Int64) {
 	s.t.Helper()
-	u, err := url.Parse(s.URL)
-	if err != nil {
-		s.t.Fatal(err)
+	m := metricsAddrRe.FindStringSubmatch(s.logs.String())
+	if m == nil {
+		s.t.Fatal("no metrics listener in the log: start the server with -metrics-addr")
 	}
-	port, err := strconv.Atoi(u.Port())
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	local := fmt.Sprintf("0100007F:%04X", port) // 127.0.0.1, as the kernel prints it
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		b, err := os.ReadFile("/proc/net/tcp")
-		if err != nil {
-			s.t.Fatalf("read /proc/net/tcp: %v", err)
-		}
-		unread, listening := 0, false
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(line)
-			// 0A: LISTEN, 01: ESTABLISHED.
-			if len(f) < 5 || f[1] != local || (f[3] != "0A" && f[3] != "01") {
-				continue
+		done, inFlight := int(finished.Load()), -1
+		resp, err := http.Get("http://" + m[1] + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if g := inFlightRe.FindSubmatch(body); g != nil {
+				inFlight, _ = strconv.Atoi(string(g[1]))
 			}
-			listening = listening || f[3] == "0A"
-			q := strings.SplitN(f[4], ":", 2)
-			n, _ := strconv.ParseInt(q[len(q)-1], 16, 64)
-			unread += int(n)
 		}
-		if !listening {
-			s.t.Fatalf("no listening socket %s in /proc/net/tcp", local)
-		}
-		if unread == 0 {
+		if inFlight >= 0 && done+inFlight == n {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("the server has not read %d connections/bytes after 10s", unread)
+			s.t.Fatalf("after 30s: %d requests finished, %d in flight, of %d (scrape error: %v)", done, inFlight, n, err)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+var (
+	metricsAddrRe = regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
+	inFlightRe    = regexp.MustCompile(`(?m)^gatehouse_http_requests_in_flight (\d+)$`)
+)
 
 // peakRSS is the process's peak resident memory (VmHWM), in bytes.
 func (s *server) peakRSS() int64 {

@@ -134,6 +134,8 @@ type Metrics interface {
 	// Request counts an answered request; route is the route template
 	// (Gin's FullPath, never the raw path), "" when none matched.
 	Request(method, route string, status int, elapsed time.Duration)
+	// InFlight moves the count of requests being answered: +1, then -1.
+	InFlight(delta int)
 	SignIn(outcome string)
 	SignUp(outcome string)
 	Throttled(rule string)

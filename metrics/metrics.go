@@ -35,6 +35,7 @@ type Metrics struct {
 	reg       *prometheus.Registry
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
+	inFlight  prometheus.Gauge
 	signIns   *prometheus.CounterVec
 	signUps   *prometheus.CounterVec
 	hashWait  prometheus.Histogram
@@ -84,6 +85,10 @@ func New(sessions SessionCounter, log *slog.Logger) *Metrics {
 			Help:    "Time to answer an HTTP request, by method and route template.",
 			Buckets: latencyBuckets,
 		}, []string{"method", "route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gatehouse_http_requests_in_flight",
+			Help: "HTTP requests read and being answered now; a graceful stop waits for each of them.",
+		}),
 		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_signins_total",
 			Help: "Sign-in attempts by outcome: success, wrong_credentials, invalid, throttled, busy, refused, abandoned (the client went away), error.",
@@ -119,7 +124,7 @@ func New(sessions SessionCounter, log *slog.Logger) *Metrics {
 		}),
 		routes: make(map[routeKey]routeMetrics),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.signIns, m.signUps, m.hashWait,
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.signIns, m.signUps, m.hashWait,
 		m.mailSent, m.mailFail, m.throttled, m.backups, m.lastGood,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -178,6 +183,10 @@ func (m *Metrics) Request(method, route string, status int, elapsed time.Duratio
 	rm.count.Inc()
 	rm.latency.Observe(elapsed.Seconds())
 }
+
+// InFlight moves the count of requests being answered by delta: +1 when
+// one starts, -1 when it ends.
+func (m *Metrics) InFlight(delta int) { m.inFlight.Add(float64(delta)) }
 
 // addRoute makes the label values of a kind of request once.
 func (m *Metrics) addRoute(k routeKey) routeMetrics {

@@ -55,6 +55,20 @@ func TestRequestAllocatesNothing(t *testing.T) {
 	}
 }
 
+// The in-flight gauge counts requests between their start and their end.
+func TestRequestsInFlight(t *testing.T) {
+	m := metrics.New(nil, nil)
+	m.InFlight(1)
+	m.InFlight(1)
+	if _, body := scrape(t, m); !strings.Contains(body, "gatehouse_http_requests_in_flight 2\n") {
+		t.Errorf("two started: gauge wrong:\n%s", body)
+	}
+	m.InFlight(-1)
+	if _, body := scrape(t, m); !strings.Contains(body, "gatehouse_http_requests_in_flight 1\n") {
+		t.Error("one ended: the gauge did not go down")
+	}
+}
+
 // The active-sessions gauge is read at scrape time; when the store does
 // not answer, the error is logged and every other metric still served.
 func TestActiveSessionsReadAtScrape(t *testing.T) {
