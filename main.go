@@ -105,6 +105,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 	}
 	logger := slog.New(logHandler(cfg.LogFormat, stderr))
+	// zitadel/oidc logs through the default logger only (its WithLogger
+	// option does nothing): made ours, its lines are in the chosen format,
+	// in the same stream. Put back at the end, for a caller in-process.
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(logger)
 	// Request lines are batched (at most logbuf.Every late); events and
 	// warnings go out at once.
 	requests := logbuf.New(stderr)

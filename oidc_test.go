@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -877,5 +878,86 @@ func testAppAccessEnds(t *testing.T, backend string) {
 	dead("after This wasn't me", tok)
 	if ans := b.do("GET", s.base+"/account/apps", nil); ans.status != http.StatusOK || strings.Contains(ans.body, "Remove access") {
 		t.Errorf("apps page after This wasn't me: %d, still lists an app", ans.status)
+	}
+}
+
+// product.md §15: with -log-format json, what the OpenID Connect library
+// logs (a refused token request, an authorization request sent back with
+// an error) is in the app's log, one JSON object per line like every
+// other, and holds no secret, code or verifier that was sent.
+func TestOIDCErrorsInTheAppsJSONLog(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &oidcServer{base: "http://" + addr, dbArg: filepath.Join(dir, "auth.db"), key: filepath.Join(dir, "gatehouse.key")}
+	_, logs, stop := startWith(t, []string{"serve", "-addr", addr, "-db", s.dbArg, "-base-url", s.base,
+		"-secret-key-file", s.key, "-log-format", "json"})
+	defer stop()
+	id, secret := s.clientAdd(t, "Grafana", "-redirect-uri", rpRedirect, "-trusted")
+	pubID, _ := s.clientAdd(t, "Gitea", "-redirect-uri", rpRedirect, "-public", "-trusted")
+	signup(t, s.base, "alice")
+
+	// A token request with a made-up code and a wrong secret: refused
+	// (op looks the code up first: 400 invalid_grant).
+	wrongSecret, code, verifier := secret+"-wrong", randomText(), oauth2.GenerateVerifier()
+	resp, err := http.PostForm(s.base+"/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {rpRedirect}, "client_id": {id}, "client_secret": {wrongSecret}, "code_verifier": {verifier}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("token request with a wrong secret: %d, want 400 or 401", resp.StatusCode)
+	}
+	// A made-up refresh token with the right secret: 400.
+	refresh := randomText()
+	resp, err = http.PostForm(s.base+"/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh},
+		"client_id": {id}, "client_secret": {secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("made-up refresh token: %d, want 400", resp.StatusCode)
+	}
+	// A public client's request without PKCE, signed in: sent back with
+	// invalid_request.
+	b := newAgent(t)
+	if st := b.do("POST", s.base+"/signin", url.Values{"username": {"alice"}, "password": {cliPW}}).status; st != http.StatusSeeOther {
+		t.Fatal("sign-in")
+	}
+	a := newAuthorization()
+	ans := b.do("GET", newRP(t, s.base, pubID, "", gooidc.ScopeOpenID).cfg.AuthCodeURL(a.state, gooidc.Nonce(a.nonce)), nil)
+	if q := returned(t, ans.location, a); q.Get("error") != "invalid_request" {
+		t.Fatalf("public client without PKCE: %q", ans.location)
+	}
+	stop()
+
+	var tokenErr, authErr bool
+	for i, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("line %d is not JSON: %v\n%s", i+1, err, line)
+			continue
+		}
+		for _, sent := range []string{secret, wrongSecret, code, verifier, refresh} {
+			if strings.Contains(line, sent) {
+				t.Errorf("line %d holds a value sent to the token endpoint:\n%s", i+1, line)
+			}
+		}
+		switch rec["msg"] {
+		case "request error":
+			tokenErr = tokenErr || rec["level"] == "WARN"
+		case "auth request", "auth request redirect":
+			authErr = authErr || rec["level"] == "WARN"
+		}
+	}
+	if !tokenErr || !authErr {
+		t.Errorf("the library's warnings are not in the app's log (token endpoint %v, authorization endpoint %v):\n%s",
+			tokenErr, authErr, logs.String())
 	}
 }
