@@ -142,7 +142,8 @@ func TestOIDCHeadChangesNothing(t *testing.T) {
 
 // §12: PKCE S256 is required for public clients: plain, or no
 // code_challenge, goes back to the app as invalid_request (RFC 7636
-// §4.4.1) and stores nothing. A confidential client may go without.
+// §4.4.1) and stores nothing. A confidential client may go without, but
+// a challenge it sends is S256 too (discovery lists no other method).
 func TestOIDCPublicClientNeedsS256(t *testing.T) {
 	o := newOIDCApp(t, true)
 	_, challenge := pkce()
@@ -164,9 +165,25 @@ func TestOIDCPublicClientNeedsS256(t *testing.T) {
 	}
 
 	conf := newOIDCApp(t, false)
-	r = conf.authorize(http.MethodGet, url.Values{"scope": {"openid"}})
-	if r.StatusCode != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), oidcop.PathConsent) {
-		t.Errorf("confidential client without PKCE: %d %q, want on to the consent page", r.StatusCode, r.Header.Get("Location"))
+	for name, params := range map[string]url.Values{
+		"plain":     {"scope": {"openid"}, "code_challenge": {challenge}, "code_challenge_method": {"plain"}},
+		"no method": {"scope": {"openid"}, "code_challenge": {challenge}},
+	} {
+		if q := conf.returned(t, conf.authorize(http.MethodGet, params)); q.Get("error") != "invalid_request" || q.Get("code") != "" {
+			t.Errorf("confidential client, %s: %v, want error=invalid_request", name, q)
+		}
+	}
+	if n := conf.requests(t); n != 0 {
+		t.Errorf("%d refused requests of the confidential client stored", n)
+	}
+	for name, params := range map[string]url.Values{
+		"without PKCE": {"scope": {"openid"}},
+		"with S256":    {"scope": {"openid"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}},
+	} {
+		r = conf.authorize(http.MethodGet, params)
+		if r.StatusCode != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), oidcop.PathConsent) {
+			t.Errorf("confidential client %s: %d %q, want on to the consent page", name, r.StatusCode, r.Header.Get("Location"))
+		}
 	}
 }
 

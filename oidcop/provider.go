@@ -198,13 +198,18 @@ func (a authorizer) ValidateAuthRequest(ctx context.Context, req *oidc.AuthReque
 // token and all), and a public client's request without a code_challenge
 // of method S256 (op accepts plain, and none at all; a missing method
 // means plain, RFC 7636 §4.3), which RFC 7636 §4.4.1 makes
-// invalid_request.
+// invalid_request. A confidential client may go without PKCE, but when it
+// sends a challenge it is S256 too: discovery lists no other method, and
+// plain protects nothing from whoever sees the authorization request.
 func checkAuthRequest(req *oidc.AuthRequest, public bool) error {
 	if !slices.Contains(req.Scopes, oidc.ScopeOpenID) {
 		return oidc.ErrInvalidScope().WithDescription("the openid scope is required")
 	}
 	if public && (req.CodeChallenge == "" || req.CodeChallengeMethod != oidc.CodeChallengeMethodS256) {
 		return oidc.ErrInvalidRequest().WithDescription("a public client must use PKCE with code_challenge_method S256")
+	}
+	if req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
+		return oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256, the only one supported")
 	}
 	return nil
 }
