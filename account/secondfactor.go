@@ -264,9 +264,24 @@ func (s *Service) SecondFactorsOf(ctx context.Context, userID int64) (SecondFact
 // recovery code. Wrong codes count against the account's sign-in limit and
 // the client address's (product.md §6): past it, a *ThrottledError before
 // any check. An account deleted in between is db.ErrAccountChanged.
+//
+// As with a password (checkPassword), the code is checked while holding
+// a hashing slot, the counts read again once it is held, and a failure
+// recorded before it is given back: parallel guesses pass the limit by at
+// most the number of slots, not by however many arrive at once.
 func (s *Service) SecondStep(ctx context.Context, userID int64, code, clientIP string) (*Proof, error) {
 	tctx := context.WithoutCancel(ctx)
 	keys := []string{UserKey(userID), AddressKey(clientIP)}
+	for _, k := range keys {
+		if err := s.refuse(tctx, SignInFailures, k); err != nil {
+			return nil, err
+		}
+	}
+	slot, err := s.slot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer slot.Release()
 	for _, k := range keys {
 		if err := s.refuse(tctx, SignInFailures, k); err != nil {
 			return nil, err

@@ -161,11 +161,13 @@ type registerBeginRequest struct {
 }
 
 // finishRequest ends a ceremony: the begin's id and the browser's
-// credential, as JSON; next is where a sign-in goes afterwards.
+// credential, as JSON; next and rd (the sign-in page's hidden fields) are
+// where a sign-in goes afterwards.
 type finishRequest struct {
 	ID         string          `json:"id"`
 	Credential json.RawMessage `json:"credential"`
 	Next       string          `json:"next"`
+	RD         string          `json:"rd"`
 }
 
 // passkeyName checks a passkey's name: 1 to 60 characters of printable
@@ -414,7 +416,7 @@ func (a *App) passkeySigninFinish(c *gin.Context) {
 		a.serverError(c, err)
 		return
 	}
-	remember, next, rd := false, req.Next, ""
+	remember, next, rd := false, req.Next, req.RD
 	if p != nil && p.userID == found.user.ID {
 		remember, next, rd = p.remember, p.next, p.rd
 	}

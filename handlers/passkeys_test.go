@@ -1,14 +1,26 @@
 package handlers_test
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
+	"github.com/go-webauthn/webauthn/protocol/webauthncose"
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"gatehouse/account"
 	"gatehouse/db"
@@ -217,5 +229,145 @@ func TestPasskeyDelete(t *testing.T) {
 	}
 	if _, err := srv.Store.PasskeyByCredentialID(ctx, []byte("cred-b")); err != nil {
 		t.Errorf("bob's passkey: %v", err)
+	}
+}
+
+// softPasskey is a discoverable passkey held in the test: an ECDSA P-256
+// key that answers WebAuthn assertions as an authenticator would, with
+// user presence and verification, for the relying party rpID.
+type softPasskey struct {
+	rpID   string
+	origin string
+	userID int64
+	credID []byte
+	key    *ecdsa.PrivateKey
+	count  uint32
+}
+
+// addSoftPasskey makes a passkey for the account and stores it as a
+// registration would have.
+func addSoftPasskey(t *testing.T, srv *apptest.Server, rpID, origin string, userID int64) *softPasskey {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk := &softPasskey{rpID: rpID, origin: origin, userID: userID, credID: make([]byte, 16), key: key}
+	rand.Read(pk.credID)
+	pub, err := key.PublicKey.Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	cose, err := webauthncbor.Marshal(webauthncose.EC2PublicKeyData{
+		PublicKeyData: webauthncose.PublicKeyData{KeyType: int64(webauthncose.EllipticKey), Algorithm: int64(webauthncose.AlgES256)},
+		Curve:         1, // P-256
+		XCoord:        pub[1:33],
+		YCoord:        pub[33:],
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := json.Marshal(webauthn.Credential{
+		ID: pk.credID, PublicKey: cose, AttestationType: "none",
+		Flags: webauthn.CredentialFlags{UserPresent: true, UserVerified: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Store.AddPasskey(context.Background(), db.Passkey{
+		UserID: userID, CredentialID: pk.credID, Name: "Test key", Credential: cred, CreatedAt: time.Now(),
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return pk
+}
+
+// assert answers a sign-in challenge (base64url, as the begin step gives
+// it) with the credential JSON that passkey.js posts.
+func (pk *softPasskey) assert(t *testing.T, challenge string) json.RawMessage {
+	t.Helper()
+	b64 := base64.RawURLEncoding.EncodeToString
+	clientData, _ := json.Marshal(map[string]any{"type": "webauthn.get", "challenge": challenge, "origin": pk.origin, "crossOrigin": false})
+	rp := sha256.Sum256([]byte(pk.rpID))
+	pk.count++
+	authData := append(rp[:], 0x05) // user present, user verified
+	authData = binary.BigEndian.AppendUint32(authData, pk.count)
+	cd := sha256.Sum256(clientData)
+	digest := sha256.Sum256(append(slices.Clone(authData), cd[:]...))
+	sig, err := ecdsa.SignASN1(rand.Reader, pk.key, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := json.Marshal(map[string]any{
+		"id": b64(pk.credID), "rawId": b64(pk.credID), "type": "public-key", "clientExtensionResults": map[string]any{},
+		"response": map[string]any{
+			"clientDataJSON":    b64(clientData),
+			"authenticatorData": b64(authData),
+			"signature":         b64(sig),
+			"userHandle":        b64(binary.BigEndian.AppendUint64(nil, uint64(pk.userID))),
+		},
+	})
+	return out
+}
+
+// passkeySignin runs the passkey sign-in as passkey.js does on the page
+// (begin, then finish with the page's hidden fields) and returns the
+// finish answer.
+func passkeySignin(t *testing.T, c *apptest.Client, pk *softPasskey, fields map[string]string) (*apptest.Response, map[string]any) {
+	t.Helper()
+	r, m := postJSON(c, "/signin/passkey/begin", `{}`)
+	pub, _ := m["publicKey"].(map[string]any)
+	challenge, _ := pub["challenge"].(string)
+	if r.StatusCode != http.StatusOK || challenge == "" {
+		t.Fatalf("passkey begin: %d %v", r.StatusCode, m)
+	}
+	body := map[string]any{"id": m["id"], "credential": pk.assert(t, challenge)}
+	for k, v := range fields {
+		body[k] = v
+	}
+	b, _ := json.Marshal(body)
+	return postJSON(c, "/signin/passkey/finish", string(b))
+}
+
+// product.md §11: "rd on /signin and /signin/2fa is honoured after
+// success ... rd wins over next", and §8: whatever the way in, the same
+// rules hold. A passkey sign-in on /signin?rd=… (the page's hidden rd
+// field, sent by passkey.js) returns to the app like a password sign-in;
+// a foreign rd still falls back to next or the dashboard.
+func TestSpec11PasskeySigninRd(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{
+		BaseURL:   "http://auth.gatehouse.test",
+		Configure: func(c *handlers.Config) { c.CookieDomain = "gatehouse.test" },
+	})
+	client := func() *apptest.Client { return apptest.NewClientVia(t, "http://auth.gatehouse.test", srv.Addr()) }
+	client().Signup("alice", "alice@example.com", sfPassword)
+	var id int64
+	if err := srv.RawDB(t).QueryRow(`SELECT id FROM users WHERE username = 'alice'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	pk := addSoftPasskey(t, srv, "auth.gatehouse.test", "http://auth.gatehouse.test", id)
+
+	page := client().Get("/signin?rd=" + url.QueryEscape("https://app.gatehouse.test/wiki?p=1"))
+	if !strings.Contains(page.Body, `name="rd" value="https://app.gatehouse.test/wiki?p=1"`) {
+		t.Fatalf("the sign-in page does not keep rd:\n%s", page.Body)
+	}
+	for _, c := range []struct {
+		fields map[string]string
+		want   string
+	}{
+		{map[string]string{"rd": "https://app.gatehouse.test/wiki?p=1"}, "https://app.gatehouse.test/wiki?p=1"},
+		{map[string]string{"rd": "https://app.gatehouse.test/", "next": "/account"}, "https://app.gatehouse.test/"},
+		{map[string]string{"rd": "https://evil.example/", "next": "/account"}, "/account"},
+		{map[string]string{"rd": "https://app.gatehouse.test@evil.example/"}, "/dashboard"},
+		{map[string]string{}, "/dashboard"},
+	} {
+		b := client()
+		r, m := passkeySignin(t, b, pk, c.fields)
+		if r.StatusCode != http.StatusOK || m["redirect"] != c.want {
+			t.Errorf("passkey sign-in with %v: %d %v, want redirect %q", c.fields, r.StatusCode, m, c.want)
+		}
+		if me := b.Get("/api/me"); me.StatusCode != http.StatusOK {
+			t.Errorf("/api/me after the passkey sign-in: %d", me.StatusCode)
+		}
 	}
 }

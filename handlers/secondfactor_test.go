@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -318,6 +319,48 @@ func TestSecondStepThrottled(t *testing.T) {
 	var n int
 	if err := srv.RawDB(t).QueryRow(`SELECT count(*) FROM security_events WHERE kind = 'sign_in_failed' AND detail = 'wrong_code'`).Scan(&n); err != nil || n != 10 {
 		t.Errorf("wrong_code events: %d, %v; want 10", n, err)
+	}
+}
+
+// product.md §10, §6: wrong codes count against the account's limit, and
+// "parallel guesses at one account still cannot get past its limit by
+// more than the number of hashing slots" (apptest's hasher has four).
+// Forty wrong codes posted at once in one pending step: at most 14 are
+// checked (401), the rest are refused (429). Each guess is a 3-in-a-million
+// chance at the authenticator, so a burst that the limit did not bound
+// would wear the second factor down.
+func TestParallelWrongCodesStillLimited(t *testing.T) {
+	srv, clock := sfServer(t)
+	owner := srv.NewClient(t)
+	owner.Signup("alice", "alice@example.com", sfPassword)
+	secret, _ := enableTOTP(t, owner, clock)
+	b := srv.NewClient(t)
+	signinPassword(t, b, nil)
+	right := codeAt(t, secret, clock.Now().Add(30*time.Second))
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			code := fmt.Sprintf("%06d", 100000+i)
+			if code == right {
+				code = "000000"
+			}
+			r := b.Post("/signin/2fa", url.Values{"code": {code}})
+			mu.Lock()
+			counts[r.StatusCode]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if counts[401] < 10 || counts[401] > 10+4 || counts[401]+counts[429] != 40 {
+		t.Fatalf("answers %v, want 10 to 14 × 401 and the rest 429", counts)
+	}
+	if n := strings.Count(srv.Logs.String(), "second step failed"); n != counts[401] {
+		t.Errorf("%d failures logged, %d answered 401", n, counts[401])
+	}
+	if r := b.Post("/signin/2fa", url.Values{"code": {right}}); r.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the right code after the burst: %d, want 429", r.StatusCode)
 	}
 }
 

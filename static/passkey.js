@@ -55,8 +55,9 @@
     (pk.allowCredentials || []).forEach(function (c) { c.id = toBytes(c.id); });
     return pk;
   }
-  function nextParam() {
-    var f = document.querySelector("input[name=next]");
+  // The sign-in page's hidden next and rd: where to go afterwards.
+  function param(name) {
+    var f = document.querySelector("input[name=" + name + "]");
     return f ? f.value : "";
   }
 
@@ -73,7 +74,7 @@
         opts.signal = pending.signal;
       }
       return navigator.credentials.get(opts).then(function (cred) {
-        return post("/signin/passkey/finish", { id: begin.body.id, credential: credentialJSON(cred), next: nextParam() });
+        return post("/signin/passkey/finish", { id: begin.body.id, credential: credentialJSON(cred), next: param("next"), rd: param("rd") });
       });
     }).then(function (finish) {
       if (!finish.ok) throw new Error(finish.body.message);
