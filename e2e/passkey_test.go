@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -149,6 +150,19 @@ func TestPasskeyAddSignOutSignIn(t *testing.T) {
 	if err := raw.QueryRow(`SELECT coalesce(last_used_at, 0) FROM passkeys`).Scan(&used); err != nil || used == 0 {
 		t.Errorf("passkey last used: %d, %v", used, err)
 	}
+
+	// Sent to sign in by forward-auth (?rd=), a passkey sign-in goes back
+	// to rd, as a password sign-in does (product.md §11): the script
+	// passes the page's rd on.
+	presence(tb, auth, false)
+	tb.click(`form[action="/signout"] button`)
+	tb.waitFor("the sign-in page", onSignin)
+	tb.open("/signin?rd=" + url.QueryEscape(base+"/account/activity?from=rd"))
+	tb.waitFor("the passkey button shown by the script", `!document.querySelector("[data-passkey]").hidden`)
+	tb.click("[data-passkey-signin]")
+	presence(tb, auth, true)
+	tb.waitFor("rd's page after a passkey sign-in from /signin?rd=",
+		`location.pathname === "/account/activity" && location.search === "?from=rd"`)
 
 	// With a passkey the password alone is no longer enough: the second
 	// step offers the passkey too. (Presence is off while the password is
