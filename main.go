@@ -40,9 +40,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "gatehouse:", err)
-		}
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
 		os.Exit(2)
 	}
 }
@@ -50,6 +48,18 @@ func main() {
 // run is the whole program, so tests can start it with their own
 // arguments, environment and streams.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := command(ctx, args, getenv, stdin, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		// -h or -help where a command reads its flags (gatehouse -h,
+		// gatehouse user add -h): the help, as gatehouse help shows it.
+		printHelp(stdout)
+		return nil
+	}
+	return err
+}
+
+// command runs the command args name (serve when none is named).
+func command(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -65,7 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return copyCommand(ctx, args, getenv, stdout)
 	case "client":
 		return client(ctx, args, getenv, stdout)
-	case "help", "-h", "--help":
+	case "help":
 		printHelp(stdout)
 		return nil
 	default:

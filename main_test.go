@@ -40,6 +40,23 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 	}
 }
 
+// -h (or -help, --help) where a command reads its flags prints the help
+// and succeeds, as `gatehouse help` does; it printed nothing and exited 2.
+func TestDashHPrintsHelp(t *testing.T) {
+	for _, args := range [][]string{
+		{"-h"}, {"--help"}, {"serve", "-h"}, {"backup", "-help"},
+		{"user", "add", "-h"}, {"client", "list", "-h"}, {"copy", "-h"},
+	} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, env(nil), nil, &out, io.Discard); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+		if !strings.Contains(out.String(), "serve flags:") || !strings.Contains(out.String(), "GATEHOUSE_ADDR") {
+			t.Errorf("%v printed %q, want the help", args, out.String())
+		}
+	}
+}
+
 // product.md §1: help names every flag of every command with its
 // variable. The flag sets are the ones the commands parse, so a flag
 // added to a command and not to help fails here.

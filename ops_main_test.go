@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net"
@@ -114,6 +115,7 @@ func TestBackupVerify(t *testing.T) {
 	bad := map[string][]byte{
 		"truncated.db": data[:len(data)/3],
 		"notes.txt":    []byte("not a database at all\n"),
+		"damaged.db":   damageTable(t, good, data, "users"),
 	}
 	for name, b := range bad {
 		p := filepath.Join(dir, name)
@@ -132,6 +134,31 @@ func TestBackupVerify(t *testing.T) {
 	if err := run(context.Background(), []string{"backup", "-verify", filepath.Join(dir, "none.db")}, env(nil), nil, io.Discard, io.Discard); err == nil {
 		t.Error("verify of a missing file succeeded")
 	}
+}
+
+// damageTable returns data, the bytes of the SQLite file at path, with the
+// second half of table's root page overwritten: the file still opens, and
+// PRAGMA integrity_check reports several problems in one row.
+func damageTable(t *testing.T, path string, data []byte, table string) []byte {
+	t.Helper()
+	conn, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var root, size int
+	if err := conn.QueryRow("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?", table).Scan(&root); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow("PRAGMA page_size").Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	damaged := bytes.Clone(data)
+	page := damaged[(root-1)*size : root*size]
+	for i := size / 2; i < size; i++ {
+		page[i] = 0xA5
+	}
+	return damaged
 }
 
 var metricsRE = regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)

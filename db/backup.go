@@ -136,8 +136,20 @@ func Check(ctx context.Context, path string) (Summary, error) {
 			rows.Close()
 			return sum, fmt.Errorf("%w: integrity check: %v", ErrUnusable, err)
 		}
-		if line != "ok" {
-			problems = append(problems, line)
+		if line == "ok" {
+			continue
+		}
+		// One row may hold several problems, one a line, under a
+		// header line ("*** in database main ***"): one problem each,
+		// so the message stays on one line.
+		n := len(problems)
+		for _, l := range strings.Split(line, "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "*** ") {
+				problems = append(problems, l)
+			}
+		}
+		if len(problems) == n { // never "ok" by filtering
+			problems = append(problems, strings.Join(strings.Fields(line), " "))
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -145,7 +157,7 @@ func Check(ctx context.Context, path string) (Summary, error) {
 	}
 	rows.Close()
 	if len(problems) > 0 {
-		return sum, fmt.Errorf("%w: integrity check failed (%d problems; first: %s)", ErrUnusable, len(problems), strings.TrimSpace(problems[0]))
+		return sum, fmt.Errorf("%w: integrity check failed (%d problems; first: %s)", ErrUnusable, len(problems), problems[0])
 	}
 
 	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&sum.SchemaVersion); err != nil {

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -58,4 +59,26 @@ func TestIDNEmailIsOneAccount(t *testing.T) {
 	}
 	srv.NewClient(t).Signin("idn@xn--exmple-cua.com", secPW)
 	srv.NewClient(t).Signin("IDN@EXÄMPLE.com", secPW)
+}
+
+// §4: the password may not be the email address, also when the address has
+// an internationalised domain: the password is compared with the address as
+// typed (domain in Unicode, any case), not only with the punycode form it is
+// stored in. The inline check and the sign-up agree.
+func TestSpec4PasswordNotTheIDNEmail(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{})
+	const same = "Password must not be your username or email address."
+	for i, pw := range []string{"idn@exämple.com", "IDN@EXÄMPLE.COM", "idn@xn--exmple-cua.com"} {
+		form := url.Values{"username": {fmt.Sprintf("idn%d", i)}, "email": {"idn@exämple.com"}, "password": {pw}, "password_confirm": {pw}}
+		r := srv.NewClient(t).Post("/signup", form)
+		if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.Body, same) {
+			t.Errorf("sign-up with the address %q as password: %d, want 422 with %q", pw, r.StatusCode, same)
+		}
+		r = srv.NewClient(t).Post("/signup/validate/password", form, "HX-Request", "true")
+		if !strings.Contains(r.Body, same) {
+			t.Errorf("inline check of the address %q as password: %q", pw, r.Body)
+		}
+	}
+	// A password that only contains the address is fine.
+	srv.NewClient(t).Signup("idn", "idn@exämple.com", "idn@exämple.com and more")
 }

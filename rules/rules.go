@@ -147,12 +147,19 @@ func PasswordError(pw, username, email string) string {
 		return MsgPasswordShort
 	case n > 256:
 		return MsgPasswordLong
-	case strings.EqualFold(pw, username) || (email != "" && strings.EqualFold(pw, email)):
+	case strings.EqualFold(pw, username) || sameAsEmail(pw, email):
 		return MsgPasswordSame
 	case password.IsCommon(pw):
 		return MsgPasswordCommon
 	}
 	return ""
+}
+
+// sameAsEmail reports whether pw is the normalised address email as a user
+// may type it: in any case, with an internationalised domain in Unicode or
+// in punycode (the form email is stored in).
+func sameAsEmail(pw, email string) bool {
+	return email != "" && (strings.EqualFold(pw, email) || (pw == strings.TrimSpace(pw) && NormalizeEmail(pw) == email))
 }
 
 // ConfirmError checks the repeated password.
