@@ -180,7 +180,12 @@ func (s *Service) EnableTOTP(ctx context.Context, user *db.User, keepSessionID i
 	if err != nil {
 		return nil, err
 	}
-	ok, err := s.checkTOTP(ctx, user.ID, secret, code)
+	// Typed as the app shows it ("123 456"), as at the second step.
+	digits, ok := totpCode(code)
+	if !ok {
+		return nil, ErrWrongCode
+	}
+	ok, err = s.checkTOTP(ctx, user.ID, secret, digits)
 	if err != nil {
 		return nil, err
 	}

@@ -136,7 +136,10 @@ func TestTOTPSetupAndEnable(t *testing.T) {
 		t.Errorf("enable with no code: %d, want 422", r.StatusCode)
 	}
 	// The previous step is accepted when enabling too.
-	r = b.Post("/account/totp/enable", url.Values{"code": {codeAt(t, secret, clock.Now().Add(-30*time.Second))}})
+	// The previous step's code, typed with a space as authenticator apps
+	// show it ("123 456"): accepted, as at the second step.
+	prev := codeAt(t, secret, clock.Now().Add(-30*time.Second))
+	r = b.Post("/account/totp/enable", url.Values{"code": {prev[:3] + " " + prev[3:]}})
 	codes := codeRe.FindAllStringSubmatch(r.Body, -1)
 	if r.StatusCode != http.StatusOK || len(codes) != 10 || !strings.Contains(r.Body, "Store these codes") ||
 		!strings.Contains(r.Body, `action="/account/recovery-codes/download"`) {
