@@ -277,21 +277,11 @@ func (s *Service) SecondFactorsOf(ctx context.Context, userID int64) (SecondFact
 func (s *Service) SecondStep(ctx context.Context, userID int64, code, clientIP string) (*Proof, error) {
 	tctx := context.WithoutCancel(ctx)
 	keys := []string{UserKey(userID), AddressKey(clientIP)}
-	for _, k := range keys {
-		if err := s.refuse(tctx, SignInFailures, k); err != nil {
-			return nil, err
-		}
-	}
-	slot, err := s.slot(ctx)
+	slot, err := s.limitedSlot(ctx, SignInFailures, keys)
 	if err != nil {
 		return nil, err
 	}
 	defer slot.Release()
-	for _, k := range keys {
-		if err := s.refuse(tctx, SignInFailures, k); err != nil {
-			return nil, err
-		}
-	}
 	user, err := s.store.UserByID(ctx, userID)
 	if errors.Is(err, db.ErrNotFound) {
 		return nil, db.ErrAccountChanged

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gatehouse/db"
+	"gatehouse/password"
 	"gatehouse/rules"
 	"gatehouse/throttle"
 )
@@ -126,21 +127,11 @@ func (s *Service) CheckCurrentPassword(ctx context.Context, user *db.User, sessi
 // counts outlive a client that hangs up, hence WithoutCancel.
 func (s *Service) checkPassword(ctx context.Context, user *db.User, pw string, rule throttle.Rule, keys ...string) (bool, error) {
 	tctx := context.WithoutCancel(ctx)
-	for _, k := range keys {
-		if err := s.refuse(tctx, rule, k); err != nil {
-			return false, err
-		}
-	}
-	slot, err := s.slot(ctx)
+	slot, err := s.limitedSlot(ctx, rule, keys)
 	if err != nil {
 		return false, err
 	}
 	defer slot.Release()
-	for _, k := range keys {
-		if err := s.refuse(tctx, rule, k); err != nil {
-			return false, err
-		}
-	}
 	if user == nil {
 		slot.VerifyDummy(pw)
 		return false, s.limits.Add(tctx, rule, keys...)
@@ -159,6 +150,31 @@ func (s *Service) checkPassword(ctx context.Context, user *db.User, pw string, r
 }
 
 // refuse returns a *ThrottledError when key is at its limit under rule.
+// limitedSlot is how a guess (a password, a code) gets checked: keys
+// already at rule's limit are refused before any work; then a hashing
+// slot is taken and the counts read again while it is held. The caller
+// records a failure before it releases the slot, so parallel guesses pass
+// a limit by at most the number of slots (product.md §6).
+func (s *Service) limitedSlot(ctx context.Context, rule throttle.Rule, keys []string) (*password.Slot, error) {
+	tctx := context.WithoutCancel(ctx)
+	for _, k := range keys {
+		if err := s.refuse(tctx, rule, k); err != nil {
+			return nil, err
+		}
+	}
+	slot, err := s.slot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if err := s.refuse(tctx, rule, k); err != nil {
+			slot.Release()
+			return nil, err
+		}
+	}
+	return slot, nil
+}
+
 func (s *Service) refuse(ctx context.Context, rule throttle.Rule, key string) error {
 	wait, err := s.limits.Check(ctx, rule, key)
 	return s.throttled(rule, wait, err)
