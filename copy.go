@@ -66,6 +66,10 @@ func copyCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
+	// Read after the rows: at least the highest id among them.
+	if tables[index["users"]].IDsAbove, err = src.HighestUserID(ctx); err != nil {
+		return err
+	}
 	if err := dst.Import(ctx, tables); errors.Is(err, postgres.ErrNotEmpty) {
 		return fmt.Errorf("%s already holds data (%v); copy only into an empty database", dst, err)
 	} else if err != nil {

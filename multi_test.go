@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -302,6 +303,13 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	}
 	// The admin log and the security activity (§13) go along.
 	mustUser(t, "", "admin", "-db", path, "bob")
+	// The newest account deleted before the copy: its id is not given
+	// again on PostgreSQL either (§12, sub).
+	signup(t, base, "zed")
+	zed := newBrowser(t, base)
+	zed.signin("zed", cliPW)
+	zedID := apiMeID(t, zed)
+	mustUser(t, "", "delete", "-db", path, "zed")
 	stop()
 
 	dbURL := pgtest.URL(t)
@@ -329,6 +337,11 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Errorf("bob's session after the copy: %d %s", s, body)
 	}
 	signup(t, c.urls[0], "carol") // new ids do not collide with copied ones
+	carol := newBrowser(t, c.urls[0])
+	carol.signin("carol", cliPW)
+	if id := apiMeID(t, carol); id <= zedID {
+		t.Errorf("carol, the first account after the copy, got id %d; zed, deleted before it, had %d", id, zedID)
+	}
 	if _, body := kept.on(c.urls[0]).do("GET", "/admin/log", nil); !strings.Contains(body, "granted admin") {
 		t.Errorf("the admin log after the copy:\n%s", body)
 	}
@@ -416,4 +429,17 @@ func getBody(t *testing.T, b *browser, path string) string {
 	t.Helper()
 	_, s := b.do("GET", path, nil)
 	return s
+}
+
+// apiMeID is the account id /api/me gives the browser's session.
+func apiMeID(t *testing.T, b *browser) int64 {
+	t.Helper()
+	s, body := b.do("GET", "/api/me", nil)
+	var me struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(body), &me); s != http.StatusOK || err != nil || me.ID == 0 {
+		t.Fatalf("/api/me: %d %s (%v)", s, body, err)
+	}
+	return me.ID
 }

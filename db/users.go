@@ -108,9 +108,13 @@ func (s *Store) CreateUser(ctx context.Context, username, email, passwordHash st
 		case clash.Email:
 			return ErrDuplicateEmail
 		}
+		// Above every id present and every id a deleted account had
+		// (migration 0011): an id is never given twice.
 		res, err := tx.ExecContext(ctx, `
-			INSERT INTO users (username, email, password_hash, created_at)
-			VALUES (?, ?, ?, ?)`,
+			INSERT INTO users (id, username, email, password_hash, created_at)
+			VALUES (max(coalesce((SELECT max(id) FROM users), 0),
+			            coalesce((SELECT value FROM id_floor WHERE name = 'users'), 0)) + 1,
+			        ?, ?, ?, ?)`,
 			username, email, passwordHash, now.Unix())
 		if isUnique(err) {
 			return ErrDuplicateUsername
@@ -125,6 +129,17 @@ func (s *Store) CreateUser(ctx context.Context, username, email, passwordHash st
 		return nil, err
 	}
 	return &User{ID: id, Username: username, Email: email, PasswordHash: passwordHash, CreatedAt: time.Unix(now.Unix(), 0).UTC()}, nil
+}
+
+// HighestUserID is the highest id an account has had: one present, or
+// one deleted since migration 0011. A copy elsewhere starts new ids above
+// it, so that no id is given twice there either.
+func (s *Store) HighestUserID(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.read.GetContext(ctx, &id, `
+		SELECT max(coalesce((SELECT max(id) FROM users), 0),
+		           coalesce((SELECT value FROM id_floor WHERE name = 'users'), 0))`)
+	return id, err
 }
 
 // UserByID returns the user with that id, or ErrNotFound.

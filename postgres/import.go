@@ -14,7 +14,8 @@ var ErrNotEmpty = errors.New("postgres: the database is not empty")
 
 // Import copies rows into this (empty) database in one transaction:
 // table by table, as rows(table) gives them, then every identity moves
-// past the highest id copied so new rows do not collide. Either all of it
+// past the highest id copied (or the table's IDsAbove) so new rows do not
+// collide. Either all of it
 // is there afterwards or none. ErrNotEmpty when any table has a row.
 func (s *Store) Import(ctx context.Context, tables []ImportTable) error {
 	tx, err := s.pool.Begin(ctx)
@@ -36,8 +37,13 @@ func (s *Store) Import(ctx context.Context, tables []ImportTable) error {
 			return fmt.Errorf("postgres: import %s: %w", t.Name, err)
 		}
 	}
+	above := map[string]int64{}
+	for _, t := range tables {
+		above[t.Name] = t.IDsAbove
+	}
 	for _, table := range []string{"users", "user_sessions", "link_tokens", "security_events", "passkeys", "admin_log"} {
-		_, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('`+table+`', 'id'), coalesce(max(id), 0) + 1, false) FROM `+table)
+		_, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('`+table+`', 'id'), greatest(coalesce(max(id), 0), $1) + 1, false) FROM `+table,
+			above[table])
 		if err != nil {
 			return fmt.Errorf("postgres: import: move the ids of %s: %w", table, err)
 		}
@@ -53,4 +59,8 @@ type ImportTable struct {
 	Name    string
 	Columns []string
 	Rows    [][]any
+	// IDsAbove, when more than the highest id copied, is where new ids
+	// start above: ids given to rows since deleted (an account's id is
+	// never given twice, product.md §12).
+	IDsAbove int64
 }

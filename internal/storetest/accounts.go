@@ -280,3 +280,29 @@ func testDeleteUser(t *testing.T, s Store) {
 		t.Fatalf("ListUsers = %+v, %v; want bob alone", users, err)
 	}
 }
+
+// product.md §12: an app knows an account by its id (sub), so no account
+// ever gets an id another had, even when the newest account was deleted
+// (SQLite gives a row the highest id present plus one) or several were.
+func testUserIDsNeverGivenTwice(t *testing.T, s Store) {
+	ctx := t.Context()
+	alice := newUser(t, s, "alice", "h")
+	bob := newUser(t, s, "bob", "h")
+	carol := newUser(t, s, "carol", "h")
+	for _, u := range []*db.User{carol, bob} { // the newest first
+		if _, err := s.DeleteUser(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dave := newUser(t, s, "dave", "h")
+	if dave.ID <= carol.ID {
+		t.Fatalf("ids: alice %d, bob %d, carol %d (bob and carol deleted), then dave %d: an id given twice",
+			alice.ID, bob.ID, carol.ID, dave.ID)
+	}
+	if _, err := s.DeleteUser(ctx, dave.ID); err != nil {
+		t.Fatal(err)
+	}
+	if erin := newUser(t, s, "erin", "h"); erin.ID <= dave.ID {
+		t.Fatalf("dave %d deleted, then erin %d: an id given twice", dave.ID, erin.ID)
+	}
+}

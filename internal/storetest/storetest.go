@@ -96,6 +96,7 @@ var tests = []test{
 	{"UpgradeHashAndVerify", testUpgradeHashAndVerify},
 	{"ChangePassword", testChangePassword},
 	{"DeleteUser", testDeleteUser},
+	{"UserIDsNeverGivenTwice", testUserIDsNeverGivenTwice},
 	// Sessions (sessions.go).
 	{"SessionLifecycle", testSessionLifecycle},
 	{"SessionStartsOnlyWithTheCheckedPassword", testSessionStartsOnlyWithTheCheckedPassword},
