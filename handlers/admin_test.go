@@ -432,3 +432,42 @@ func TestAdminSetGroups(t *testing.T) {
 	// A non-admin cannot.
 	wantCode(t, alice.Post(set, url.Values{"groups": {"admins"}}), http.StatusNotFound)
 }
+
+// product.md §13: "Admin actions need the admin's password entered within
+// the last 15 minutes". A passkey sign-in enters no password: when it
+// replaces a session of the same browser in which someone (here another
+// account) typed a password a moment ago, that password does not count
+// for the admin, who is still asked to confirm it's them.
+func TestAdminPasskeySigninAfterAnotherPasswordMustConfirm(t *testing.T) {
+	const base = "http://auth.gatehouse.test"
+	clock := &fakeClock{t: time.Now()}
+	srv := apptest.Start(t, apptest.Options{BaseURL: base, Configure: func(cfg *handlers.Config) { cfg.Now = clock.Now }})
+	browser := apptest.NewClientVia(t, base, srv.Addr())
+	apptest.NewClientVia(t, base, srv.Addr()).Signup("root", "root@example.com", alicePW)
+	browser.Signup("alice", "alice@example.com", alicePW) // alice types her password here
+	rootID := userID(t, srv, "root")
+	if err := srv.Store.SetAdmin(context.Background(), rootID, true); err != nil {
+		t.Fatal(err)
+	}
+	pk := addSoftPasskey(t, srv, "auth.gatehouse.test", base, rootID)
+
+	clock.Advance(time.Minute)
+	if r, m := passkeySignin(t, browser, pk, nil); r.StatusCode != http.StatusOK || m["redirect"] != "/dashboard" {
+		t.Fatalf("root's passkey sign-in: %d %v", r.StatusCode, m)
+	}
+	if me := browser.Get("/api/me"); !strings.Contains(me.Body, `"username":"root"`) {
+		t.Fatalf("not signed in as root: %s", me.Body)
+	}
+	disable := fmt.Sprintf("/admin/users/%d/disable", userID(t, srv, "alice"))
+	r := browser.Post(disable, url.Values{})
+	wantCode(t, r, http.StatusForbidden)
+	wantBody(t, r, "Confirm it&#39;s you")
+	if lookUser(t, srv, "alice").Disabled() {
+		t.Fatal("alice disabled by an admin who entered no password")
+	}
+	// With root's own password, the action goes through.
+	wantCode(t, browser.Post(disable, url.Values{"current_password": {alicePW}}), http.StatusSeeOther)
+	if !lookUser(t, srv, "alice").Disabled() {
+		t.Fatal("not disabled after root's password")
+	}
+}
