@@ -471,3 +471,33 @@ func TestAdminPasskeySigninAfterAnotherPasswordMustConfirm(t *testing.T) {
 		t.Fatal("not disabled after root's password")
 	}
 }
+
+// product.md §13: the account's activity shows every admin action on it,
+// and who did it. SQLite gives a new account the id of a deleted one
+// when that was the highest; the activity must not name the newcomer as
+// the admin who acted before it existed.
+func TestAdminActionByDeletedAdminNotNamedAfterNewcomer(t *testing.T) {
+	srv, clock, root, alice := adminServer(t)
+	srv.NewClient(t).Signup("zed", "zed@example.com", alicePW)
+	zedID := userID(t, srv, "zed")
+	if err := srv.Store.SetAdmin(context.Background(), zedID, true); err != nil {
+		t.Fatal(err)
+	}
+	zed := signinAs(t, srv, "zed", alicePW, firefox)
+	wantCode(t, zed.Post(fmt.Sprintf("/admin/users/%d/verify", userID(t, srv, "alice")), url.Values{}), http.StatusSeeOther)
+	wantBody(t, alice.Get("/account/activity"), "(by zed)")
+
+	clock.Advance(time.Minute)
+	wantCode(t, root.Post(fmt.Sprintf("/admin/users/%d/delete", zedID), url.Values{"confirm": {"yes"}}), http.StatusSeeOther)
+	clock.Advance(time.Minute)
+	srv.NewClient(t).Signup("mallory", "mallory@example.com", alicePW)
+	if id := userID(t, srv, "mallory"); id != zedID {
+		t.Skipf("the new account got id %d, not the deleted %d: nothing to tell apart", id, zedID)
+	}
+	r := alice.Get("/account/activity")
+	if strings.Contains(r.Body, "mallory") {
+		t.Errorf("the deleted admin's action is shown as mallory's:\n%s", r.Body)
+	}
+	wantBody(t, r, "Marked the email address verified", "(by an admin)")
+	wantBody(t, root.Get(fmt.Sprintf("/admin/users/%d", userID(t, srv, "alice"))), "(by an admin)")
+}
