@@ -80,25 +80,28 @@ func (a *App) showActivity(c *gin.Context, status int, d views.Data) {
 // eventRows turns stored events into rows: what happened in words, the
 // browser's name, and for an admin's action the admin's name.
 func (a *App) eventRows(ctx context.Context, events []db.Event) ([]views.EventRow, error) {
-	admins := map[int64]string{}
+	admins := map[int64]*db.User{} // nil: no such account now
 	rows := make([]views.EventRow, 0, len(events))
 	for _, e := range events {
 		row := views.EventRow{At: e.At, What: account.DescribeEvent(e.Kind, e.Detail), IP: e.IP, Browser: useragent.Describe(e.UserAgent)}
 		if e.ActorID != 0 && e.ActorID != e.UserID {
-			name, ok := admins[e.ActorID]
+			u, ok := admins[e.ActorID]
 			if !ok {
-				u, err := a.store.UserByID(ctx, e.ActorID)
-				switch {
-				case err == nil:
-					name = u.Username
-				case errors.Is(err, db.ErrNotFound):
-					name = "an admin"
-				default:
+				var err error
+				u, err = a.store.UserByID(ctx, e.ActorID)
+				if errors.Is(err, db.ErrNotFound) {
+					u = nil
+				} else if err != nil {
 					return nil, err
 				}
-				admins[e.ActorID] = name
+				admins[e.ActorID] = u
 			}
-			row.Admin = name
+			// The admin's account may be gone, and SQLite may have given
+			// its id to an account made since: that one did not act.
+			row.Admin = "an admin"
+			if u != nil && !u.CreatedAt.After(e.At) {
+				row.Admin = u.Username
+			}
 		}
 		rows = append(rows, row)
 	}

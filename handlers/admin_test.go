@@ -432,3 +432,72 @@ func TestAdminSetGroups(t *testing.T) {
 	// A non-admin cannot.
 	wantCode(t, alice.Post(set, url.Values{"groups": {"admins"}}), http.StatusNotFound)
 }
+
+// product.md §13: "Admin actions need the admin's password entered within
+// the last 15 minutes". A passkey sign-in enters no password: when it
+// replaces a session of the same browser in which someone (here another
+// account) typed a password a moment ago, that password does not count
+// for the admin, who is still asked to confirm it's them.
+func TestAdminPasskeySigninAfterAnotherPasswordMustConfirm(t *testing.T) {
+	const base = "http://auth.gatehouse.test"
+	clock := &fakeClock{t: time.Now()}
+	srv := apptest.Start(t, apptest.Options{BaseURL: base, Configure: func(cfg *handlers.Config) { cfg.Now = clock.Now }})
+	browser := apptest.NewClientVia(t, base, srv.Addr())
+	apptest.NewClientVia(t, base, srv.Addr()).Signup("root", "root@example.com", alicePW)
+	browser.Signup("alice", "alice@example.com", alicePW) // alice types her password here
+	rootID := userID(t, srv, "root")
+	if err := srv.Store.SetAdmin(context.Background(), rootID, true); err != nil {
+		t.Fatal(err)
+	}
+	pk := addSoftPasskey(t, srv, "auth.gatehouse.test", base, rootID)
+
+	clock.Advance(time.Minute)
+	if r, m := passkeySignin(t, browser, pk, nil); r.StatusCode != http.StatusOK || m["redirect"] != "/dashboard" {
+		t.Fatalf("root's passkey sign-in: %d %v", r.StatusCode, m)
+	}
+	if me := browser.Get("/api/me"); !strings.Contains(me.Body, `"username":"root"`) {
+		t.Fatalf("not signed in as root: %s", me.Body)
+	}
+	disable := fmt.Sprintf("/admin/users/%d/disable", userID(t, srv, "alice"))
+	r := browser.Post(disable, url.Values{})
+	wantCode(t, r, http.StatusForbidden)
+	wantBody(t, r, "Confirm it&#39;s you")
+	if lookUser(t, srv, "alice").Disabled() {
+		t.Fatal("alice disabled by an admin who entered no password")
+	}
+	// With root's own password, the action goes through.
+	wantCode(t, browser.Post(disable, url.Values{"current_password": {alicePW}}), http.StatusSeeOther)
+	if !lookUser(t, srv, "alice").Disabled() {
+		t.Fatal("not disabled after root's password")
+	}
+}
+
+// product.md §13: the account's activity shows every admin action on it,
+// and who did it. SQLite gives a new account the id of a deleted one
+// when that was the highest; the activity must not name the newcomer as
+// the admin who acted before it existed.
+func TestAdminActionByDeletedAdminNotNamedAfterNewcomer(t *testing.T) {
+	srv, clock, root, alice := adminServer(t)
+	srv.NewClient(t).Signup("zed", "zed@example.com", alicePW)
+	zedID := userID(t, srv, "zed")
+	if err := srv.Store.SetAdmin(context.Background(), zedID, true); err != nil {
+		t.Fatal(err)
+	}
+	zed := signinAs(t, srv, "zed", alicePW, firefox)
+	wantCode(t, zed.Post(fmt.Sprintf("/admin/users/%d/verify", userID(t, srv, "alice")), url.Values{}), http.StatusSeeOther)
+	wantBody(t, alice.Get("/account/activity"), "(by zed)")
+
+	clock.Advance(time.Minute)
+	wantCode(t, root.Post(fmt.Sprintf("/admin/users/%d/delete", zedID), url.Values{"confirm": {"yes"}}), http.StatusSeeOther)
+	clock.Advance(time.Minute)
+	srv.NewClient(t).Signup("mallory", "mallory@example.com", alicePW)
+	if id := userID(t, srv, "mallory"); id != zedID {
+		t.Skipf("the new account got id %d, not the deleted %d: nothing to tell apart", id, zedID)
+	}
+	r := alice.Get("/account/activity")
+	if strings.Contains(r.Body, "mallory") {
+		t.Errorf("the deleted admin's action is shown as mallory's:\n%s", r.Body)
+	}
+	wantBody(t, r, "Marked the email address verified", "(by an admin)")
+	wantBody(t, root.Get(fmt.Sprintf("/admin/users/%d", userID(t, srv, "alice"))), "(by an admin)")
+}

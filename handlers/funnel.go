@@ -51,6 +51,10 @@ func (a *App) signIn(c *gin.Context, proof *account.Proof, remember bool) error 
 	if err := a.sessions.RenewToken(ctx); err != nil {
 		return err
 	}
+	// The renewed session keeps the browser's data; a password entered
+	// before, perhaps by someone else, does not count for this sign-in's
+	// admin actions (notePasswordOf below notes its own, if any).
+	a.sessions.Remove(ctx, passwordAtKey)
 	a.sessions.RememberMe(ctx, remember)
 	// Before the sign-in is recorded: it compares with the earlier ones.
 	newBrowser := a.newBrowser(c, proof)
