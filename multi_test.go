@@ -338,6 +338,44 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	}
 }
 
+// gatehouse copy for a setup with Redis (product.md §14: outgrowing one
+// machine keeps every session; README: "sessions keep working"): with
+// -redis-url (or GATEHOUSE_REDIS_URL, as the README exports it) the copied
+// sessions' data goes to Redis, where the instances read it.
+func TestCopySQLiteToPostgresAndRedis(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "auth.db")
+	base, stop := startServe(t, path)
+	signup(t, base, "bob")
+	kept := newBrowser(t, base)
+	kept.signin("bob", cliPW)
+	if s, _ := kept.do("GET", "/api/me", nil); s != http.StatusOK {
+		t.Fatal("bob's session before the copy")
+	}
+	stop()
+
+	r := redistest.Start(t, redistest.Options{Password: "hunter2"})
+	dbURL := pgtest.URL(t)
+	var out strings.Builder
+	err := run(context.Background(), []string{"copy", "-from", path, "-to", dbURL},
+		env(map[string]string{"GATEHOUSE_REDIS_URL": r.URL}), nil, &out, &out)
+	if err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if strings.Contains(out.String(), "hunter2") {
+		t.Errorf("copy shows the Redis password: %q", out.String())
+	}
+	c := startClusterWithKey(t, 2, dbURL, r.URL, path+".key")
+	for _, u := range c.urls {
+		if s, body := kept.on(u).do("GET", "/api/me", nil); s != http.StatusOK || !strings.Contains(body, `"username":"bob"`) {
+			t.Errorf("bob's session after the copy, on PostgreSQL and Redis: %d %s", s, body)
+		}
+	}
+	if s := signinStatus(t, c.urls[1], "bob"); s != http.StatusSeeOther {
+		t.Errorf("bob signs in after the copy: %d", s)
+	}
+}
+
 // Admin actions and disabling on PostgreSQL and Redis (product.md §13,
 // §14): an admin on one instance disables an account, and its session on
 // the other ends at its next request; the right password then gets 403
