@@ -264,6 +264,41 @@ func TestHealthzFollowsRedis(t *testing.T) {
 	}
 }
 
+// While Redis does not answer, a signed-in request whose session data
+// cannot be read answers as one whose database does not answer: 500, and
+// on a JSON route a JSON error (product.md §2: "JSON routes answer JSON
+// errors"), on a page the error page; signed in again once Redis is back.
+func TestSessionStoreDownAnswersErrorsInKind(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{})
+	c := startCluster(t, 1, pgtest.URL(t), r.URL)
+	signup(t, c.urls[0], "alice")
+	alice := newBrowser(t, c.urls[0])
+	if s := alice.signin("alice", cliPW); s != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", s)
+	}
+	r.Stop(t)
+	if s, body := alice.do("GET", "/api/me", nil); s != http.StatusInternalServerError || body != `{"error":"internal error"}` {
+		t.Errorf("/api/me with Redis stopped: %d %q, want 500 {\"error\":\"internal error\"}", s, body)
+	}
+	if s, body := alice.do("GET", "/dashboard", nil); s != http.StatusInternalServerError || !strings.Contains(body, "<html") {
+		t.Errorf("/dashboard with Redis stopped: %d %q, want 500 and the error page", s, body)
+	}
+	r.Restart(t)
+	// Redis without persistence comes back empty: the session is gone,
+	// and the answer is the signed-out one again.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, _ := alice.do("GET", "/api/me", nil)
+		if s == http.StatusUnauthorized {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/api/me after Redis returned: %d, want 401", s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // Two instances starting at the same moment on an empty database both
 // come up (the migrations run under an advisory lock).
 func TestInstancesStartTogetherOnAnEmptyDatabase(t *testing.T) {
