@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"gatehouse/mail"
+	"gatehouse/postgres"
 	"gatehouse/redis"
 )
 
@@ -121,6 +122,20 @@ func checkRedisURL(raw string) error {
 	return nil
 }
 
+// checkDB checks the form of a -db that names a PostgreSQL database,
+// connecting to nothing, so a bad URL stops a command at its flags, before
+// anything is logged, as a bad -redis-url does. An SQLite path is left to
+// the open.
+func checkDB(raw string) error {
+	if !isPostgres(raw) {
+		return nil
+	}
+	if err := postgres.CheckURL(raw); err != nil {
+		return fmt.Errorf("-db (%s): %w", envName("db"), err)
+	}
+	return nil
+}
+
 // validate checks the values that flag parsing cannot, and returns the
 // parsed base URL and proxy list.
 func (c *serveConfig) validate() (*url.URL, []string, error) {
@@ -143,6 +158,9 @@ func (c *serveConfig) validate() (*url.URL, []string, error) {
 		c.SecretKeyFile = c.DB + ".key"
 	}
 	if err := c.validateOperations(); err != nil {
+		return nil, nil, err
+	}
+	if err := checkDB(c.DB); err != nil {
 		return nil, nil, err
 	}
 	if err := checkRedisURL(c.RedisURL); err != nil {

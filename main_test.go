@@ -199,6 +199,46 @@ func TestBadValuesStopWithOneLine(t *testing.T) {
 	}
 }
 
+// product.md §1 and §14: a -db postgres:// URL of the wrong form (a port
+// out of range, an unknown sslmode, a setting that is not a number, a URL
+// that cannot be parsed) stops serve at its flags with one line naming
+// -db, as a -redis-url does: nothing is logged before it (not the no-SMTP
+// warning), nothing is dialled, and the password is never shown.
+func TestBadPostgresURLStopsAtTheFlags(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "k")
+	for _, tc := range []struct{ url, want string }{
+		{"postgres://gh:hunter2@127.0.0.1:99999/gh", "port"},
+		{"postgres://gh:hunter2@127.0.0.1:5432/gh?sslmode=bogus", "sslmode"},
+		{"postgresql://gh:hunter2@127.0.0.1:5432/gh?pool_max_conns=many", "pool_max_conns"},
+		{"postgres://gh:hunt%ZZer2@127.0.0.1:5432/gh", "cannot be parsed"},
+	} {
+		for _, args := range [][]string{
+			{"-addr", "127.0.0.1:0", "-secret-key-file", key, "-db", tc.url},
+			{"user", "list", "-db", tc.url},
+		} {
+			var stderr strings.Builder
+			err := run(context.Background(), args, env(nil), nil, io.Discard, &stderr)
+			if err == nil {
+				t.Errorf("%v: no error", args)
+				continue
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "-db (GATEHOUSE_DB)") || !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+				t.Errorf("%v: error %q should be one line naming -db and %q", args, msg, tc.want)
+			}
+			if strings.Contains(msg, "hunter2") || strings.Contains(msg, "hunt%ZZer2") || strings.Contains(stderr.String(), "hunter2") {
+				t.Errorf("%v: the password is shown: %q", args, msg)
+			}
+			if stderr.Len() > 0 {
+				t.Errorf("%v: wrote before the error:\n%s", args, stderr.String())
+			}
+		}
+	}
+	if _, err := os.Stat(key); err == nil {
+		t.Error("the key file was created by a start that should have stopped at its flags")
+	}
+}
+
 // product.md §10: at the first start the secret key file is created
 // beside the database (auth.db.key), 32 random bytes, mode 0600.
 func TestSecretKeyFileCreatedBesideTheDatabase(t *testing.T) {

@@ -265,6 +265,41 @@ func TestHealthzFollowsRedis(t *testing.T) {
 	}
 }
 
+// While Redis does not answer, a signed-in request whose session data
+// cannot be read answers as one whose database does not answer: 500, and
+// on a JSON route a JSON error (product.md §2: "JSON routes answer JSON
+// errors"), on a page the error page; signed in again once Redis is back.
+func TestSessionStoreDownAnswersErrorsInKind(t *testing.T) {
+	r := redistest.Start(t, redistest.Options{})
+	c := startCluster(t, 1, pgtest.URL(t), r.URL)
+	signup(t, c.urls[0], "alice")
+	alice := newBrowser(t, c.urls[0])
+	if s := alice.signin("alice", cliPW); s != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", s)
+	}
+	r.Stop(t)
+	if s, body := alice.do("GET", "/api/me", nil); s != http.StatusInternalServerError || body != `{"error":"internal error"}` {
+		t.Errorf("/api/me with Redis stopped: %d %q, want 500 {\"error\":\"internal error\"}", s, body)
+	}
+	if s, body := alice.do("GET", "/dashboard", nil); s != http.StatusInternalServerError || !strings.Contains(body, "<html") {
+		t.Errorf("/dashboard with Redis stopped: %d %q, want 500 and the error page", s, body)
+	}
+	r.Restart(t)
+	// Redis without persistence comes back empty: the session is gone,
+	// and the answer is the signed-out one again.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, _ := alice.do("GET", "/api/me", nil)
+		if s == http.StatusUnauthorized {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/api/me after Redis returned: %d, want 401", s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // Two instances starting at the same moment on an empty database both
 // come up (the migrations run under an advisory lock).
 func TestInstancesStartTogetherOnAnEmptyDatabase(t *testing.T) {
@@ -348,6 +383,44 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	if _, body := kept.on(c.urls[0]).do("GET", "/account/activity", nil); !strings.Contains(body, "Granted admin (command line)") ||
 		!strings.Contains(body, "Signed in with password") {
 		t.Errorf("bob's activity after the copy:\n%s", body)
+	}
+}
+
+// gatehouse copy for a setup with Redis (product.md §14: outgrowing one
+// machine keeps every session; README: "sessions keep working"): with
+// -redis-url (or GATEHOUSE_REDIS_URL, as the README exports it) the copied
+// sessions' data goes to Redis, where the instances read it.
+func TestCopySQLiteToPostgresAndRedis(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "auth.db")
+	base, stop := startServe(t, path)
+	signup(t, base, "bob")
+	kept := newBrowser(t, base)
+	kept.signin("bob", cliPW)
+	if s, _ := kept.do("GET", "/api/me", nil); s != http.StatusOK {
+		t.Fatal("bob's session before the copy")
+	}
+	stop()
+
+	r := redistest.Start(t, redistest.Options{Password: "hunter2"})
+	dbURL := pgtest.URL(t)
+	var out strings.Builder
+	err := run(context.Background(), []string{"copy", "-from", path, "-to", dbURL},
+		env(map[string]string{"GATEHOUSE_REDIS_URL": r.URL}), nil, &out, &out)
+	if err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if strings.Contains(out.String(), "hunter2") {
+		t.Errorf("copy shows the Redis password: %q", out.String())
+	}
+	c := startClusterWithKey(t, 2, dbURL, r.URL, path+".key")
+	for _, u := range c.urls {
+		if s, body := kept.on(u).do("GET", "/api/me", nil); s != http.StatusOK || !strings.Contains(body, `"username":"bob"`) {
+			t.Errorf("bob's session after the copy, on PostgreSQL and Redis: %d %s", s, body)
+		}
+	}
+	if s := signinStatus(t, c.urls[1], "bob"); s != http.StatusSeeOther {
+		t.Errorf("bob signs in after the copy: %d", s)
 	}
 }
 

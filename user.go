@@ -110,6 +110,9 @@ func user(ctx context.Context, args []string, getenv func(string) string, stdin 
 	if fs.NArg() != len(positional(cmd.args)) {
 		return fmt.Errorf("usage: %s", userUsage(name, *cmd))
 	}
+	if err := checkDB(c.DB); err != nil {
+		return err
+	}
 	if err := checkRedisURL(c.RedisURL); err != nil {
 		return err
 	}

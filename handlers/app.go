@@ -244,7 +244,8 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 			return
 		}
 		a.log.Error("session store", "err", err, "path", r.URL.Path)
-		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+		// As any other 500: JSON on the API routes, else the error page.
+		a.plainError(w, r, http.StatusInternalServerError)
 	}
 	if a.mail, err = newMailer(cfg); err != nil {
 		return nil, err

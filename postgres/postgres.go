@@ -51,12 +51,7 @@ type Store struct {
 // transaction-pooling PgBouncer add default_query_exec_mode=exec, since
 // the default caches prepared statements per connection.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		// The URL is not repeated: it may hold a password.
-		return nil, errors.New("postgres: open: the database must be a postgres:// or postgresql:// URL")
-	}
-	cfg, err := pgxpool.ParseConfig(rawURL)
+	cfg, err := parseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
@@ -77,6 +72,31 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// CheckURL reports whether rawURL is a postgres:// or postgresql:// URL
+// that pgx takes (host, port, sslmode, pool settings), connecting to
+// nothing, so a bad one stops a command at its flags in one line
+// (product.md §1). Its errors never show the password.
+func CheckURL(rawURL string) error {
+	if _, err := parseURL(rawURL); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
+// parseURL checks rawURL and returns pgx's pool configuration for it.
+func parseURL(rawURL string) (*pgxpool.Config, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Parse's error quotes the whole URL, password included.
+		return nil, errors.New("the database URL cannot be parsed (a password with characters such as @ / : % must be percent-encoded); its form is postgres://USER:PASS@HOST:5432/NAME?sslmode=…")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return nil, errors.New("the database must be a postgres:// or postgresql:// URL")
+	}
+	// pgx's errors show the URL with the password masked.
+	return pgxpool.ParseConfig(rawURL)
 }
 
 // describe names a database for messages: its name, host and port.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/v2"
+	goredis "github.com/redis/go-redis/v9"
 
 	"gatehouse/account"
 	"gatehouse/db"
@@ -102,4 +103,40 @@ func (s *SessionStore) DeleteHashed(ctx context.Context, hashes []string) error 
 		return fmt.Errorf("redis: delete session data: %w", err)
 	}
 	return nil
+}
+
+// HashedSession is one session's data as an SQL store keeps it: under
+// its token's SHA-256, never the token.
+type HashedSession struct {
+	Hash   string
+	Data   []byte
+	Expiry time.Time
+}
+
+// Import writes session data copied from an SQL store (gatehouse copy)
+// under the keys CommitCtx uses for the same tokens, so the sessions go on
+// on instances that keep their data here. A session already past its
+// expiry is left out. It returns how many it wrote.
+func (s *SessionStore) Import(ctx context.Context, sessions []HashedSession) (int, error) {
+	const batch = 1000
+	n := 0
+	for len(sessions) > 0 {
+		chunk := sessions[:min(batch, len(sessions))]
+		sessions = sessions[len(chunk):]
+		_, err := s.rdb.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, h := range chunk {
+				ttl := time.Until(h.Expiry)
+				if ttl < time.Millisecond {
+					continue
+				}
+				p.Set(ctx, sessionPrefix+h.Hash, h.Data, ttl)
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("redis: import sessions: %w", err)
+		}
+	}
+	return n, nil
 }
