@@ -5,6 +5,7 @@
 package deploy_test
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -312,6 +313,28 @@ func (b *browser) do(method, rawURL string, form url.Values, headers ...string) 
 	return resp, string(out)
 }
 
+// raw sends a request written out in full to the proxy, as a client may
+// that does not build requests the way Go's does.
+func (p proxy) raw(t *testing.T, request string) (*http.Response, string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
+	}
+	r, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("%s: %v", p.name, err)
+	}
+	defer r.Body.Close()
+	body, _ := io.ReadAll(r.Body)
+	return r, string(body)
+}
+
 const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 // forged are Remote-* headers a client sends itself, hoping the app
@@ -406,6 +429,16 @@ func testProxy(t *testing.T, startProxy func(t *testing.T, port int, gatehouse, 
 	r, body = alice.do("GET", p.url("status", "/"), nil, forged...)
 	if r.StatusCode != http.StatusOK || !strings.Contains(body, `Remote-User: ["alice"]`) || strings.Contains(body, "mallory") {
 		t.Fatalf("bypass signed in: %d, the app saw:\n%s", r.StatusCode, body)
+	}
+	// A request line may name its host itself (absolute form), and the
+	// proxy serves the host it names whatever the Host header says: the
+	// check is about that host, so a Host header naming a bypass host
+	// does not open the app.
+	r, body = p.raw(t, "GET "+p.url("app", "/wiki/Start")+" HTTP/1.1\r\n"+
+		"Host: "+strings.TrimPrefix(p.url("status", ""), "http://")+"\r\n"+
+		"Accept: "+browserAccept+"\r\nConnection: close\r\n\r\n")
+	if r.StatusCode != http.StatusFound || strings.Contains(body, "/wiki/Start\n") {
+		t.Fatalf("absolute request line for the app, Host of a bypass host: %d, the app saw:\n%s", r.StatusCode, body)
 	}
 	if r, _ = alice.do("GET", p.url("secret", "/"), nil, "Accept", browserAccept); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("deny: %d", r.StatusCode)
