@@ -100,13 +100,13 @@ func (s *Service) SignInWithPassword(ctx context.Context, login, pw, clientIP st
 // before a sensitive change. Wrong guesses count against the session
 // (product.md §6), not against the sign-in counters. It returns nil,
 // ErrWrongPassword, a *ThrottledError or ErrBusy.
-func (s *Service) CheckCurrentPassword(ctx context.Context, user *db.User, sessionID int64, pw string) error {
-	ok, err := s.checkPassword(ctx, user, pw, CurrentPasswordFailures, SessionKey(sessionID))
+func (s *Service) CheckCurrentPassword(ctx context.Context, user *db.User, session db.Session, pw string) error {
+	ok, err := s.checkPassword(ctx, user, pw, CurrentPasswordFailures, SessionKey(session))
 	if err != nil {
 		return err
 	}
 	if !ok {
-		s.log.Warn("current password wrong", "user_id", user.ID, "session_id", sessionID)
+		s.log.Warn("current password wrong", "user_id", user.ID, "session_id", session.ID)
 		return ErrWrongPassword
 	}
 	return nil
@@ -149,7 +149,6 @@ func (s *Service) checkPassword(ctx context.Context, user *db.User, pw string, r
 	return true, nil
 }
 
-// refuse returns a *ThrottledError when key is at its limit under rule.
 // limitedSlot is how a guess (a password, a code) gets checked: keys
 // already at rule's limit are refused before any work; then a hashing
 // slot is taken and the counts read again while it is held. The caller
@@ -157,27 +156,32 @@ func (s *Service) checkPassword(ctx context.Context, user *db.User, pw string, r
 // a limit by at most the number of slots (product.md §6).
 func (s *Service) limitedSlot(ctx context.Context, rule throttle.Rule, keys []string) (*password.Slot, error) {
 	tctx := context.WithoutCancel(ctx)
-	for _, k := range keys {
-		if err := s.refuse(tctx, rule, k); err != nil {
-			return nil, err
-		}
+	if err := s.refuse(tctx, rule, keys...); err != nil {
+		return nil, err
 	}
 	slot, err := s.slot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range keys {
-		if err := s.refuse(tctx, rule, k); err != nil {
-			slot.Release()
-			return nil, err
-		}
+	if err := s.refuse(tctx, rule, keys...); err != nil {
+		slot.Release()
+		return nil, err
 	}
 	return slot, nil
 }
 
-func (s *Service) refuse(ctx context.Context, rule throttle.Rule, key string) error {
-	wait, err := s.limits.Check(ctx, rule, key)
-	return s.throttled(rule, wait, err)
+// refuse returns a *ThrottledError when any of keys is at its limit under
+// rule. Its wait is the longest of theirs: the attempt goes through only
+// once every key is under its limit, so that is when to try again.
+func (s *Service) refuse(ctx context.Context, rule throttle.Rule, keys ...string) error {
+	var longest time.Duration
+	for _, k := range keys {
+		wait, err := s.limits.Check(ctx, rule, k)
+		if s.throttled(rule, wait, err) != nil {
+			longest = max(longest, wait)
+		}
+	}
+	return s.throttled(rule, longest, nil)
 }
 
 // throttled turns a throttle store's answer under rule into a refusal: a

@@ -334,6 +334,28 @@ func TestOthersFailedSigninsDoNotLockTheAccountForms(t *testing.T) {
 	}
 }
 
+// TestCurrentPasswordCountIsNotInheritedByANewSession: product.md §6 —
+// the current password is throttled per session. SQLite gives a new
+// session the id of the newest one once that one has ended, so a count
+// kept by session id alone passed to whoever signed in next: one user's
+// wrong passwords, then a sign-out, locked the next user to sign in out of
+// their own settings.
+func TestCurrentPasswordCountIsNotInheritedByANewSession(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{})
+	m := srv.NewClient(t)
+	m.Signup("mallory", "mallory@example.com", alicePW)
+	for i := range 10 {
+		r := m.Post("/account/delete", url.Values{"current_password": {fmt.Sprint("guess", i)}})
+		wantStatus(t, r, http.StatusUnprocessableEntity, fmt.Sprint("guess ", i))
+	}
+	wantStatus(t, m.Post("/signout", nil), http.StatusSeeOther, "mallory signs out")
+
+	a := srv.NewClient(t)
+	a.Signup("alice", "alice@example.com", alicePW)
+	r := a.Post("/account/password", url.Values{"current_password": {alicePW}, "new_password": {newPW}, "new_password_confirm": {newPW}})
+	wantStatus(t, r, http.StatusSeeOther, "alice's first password change in a new session")
+}
+
 // TestDeleteAccount: the password is required; then the account, its
 // sessions and link tokens are gone from every table, and 303 / shows the
 // notice. Another user is untouched.

@@ -127,7 +127,7 @@ func (a *App) notMeSubmit(c *gin.Context) {
 	if f.CurrentPassword == "" {
 		v.check(false, "current_password", msgCurrentPasswordRequired)
 	} else {
-		err := a.accounts.CheckCurrentPassword(c.Request.Context(), user, currentSession(c).ID, f.CurrentPassword)
+		err := a.accounts.CheckCurrentPassword(c.Request.Context(), user, currentSession(c), f.CurrentPassword)
 		if errors.Is(err, account.ErrWrongPassword) {
 			v.check(false, "current_password", msgCurrentPasswordWrong)
 		} else if err != nil {

@@ -147,7 +147,7 @@ func (a *App) limitBody(next http.Handler) http.Handler {
 // rewrites Host, Origin and Host differ for Gatehouse's own forms.
 func (a *App) crossOrigin(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
-	base := a.cfg.BaseURL.Scheme + "://" + a.cfg.BaseURL.Host
+	base := webOrigin(a.cfg.BaseURL)
 	if err := cop.AddTrustedOrigin(base); err != nil {
 		a.log.Error("base URL as trusted origin", "origin", base, "err", err)
 	}
@@ -164,6 +164,17 @@ func (a *App) crossOrigin(next http.Handler) http.Handler {
 		a.plainError(w, r, http.StatusForbidden)
 	}))
 	return cop.Handler(next)
+}
+
+// webOrigin is u's origin as a browser writes it in Origin: the host in
+// lower case, without the scheme's default port (RFC 6454), so a base URL
+// written https://Auth.Example.com:443 is https://auth.example.com.
+func webOrigin(u *url.URL) string {
+	host := strings.ToLower(u.Host)
+	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+		host = strings.TrimSuffix(host, ":"+p)
+	}
+	return u.Scheme + "://" + host
 }
 
 // recovery turns a panic into a logged 500 page.

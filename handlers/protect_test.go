@@ -219,6 +219,33 @@ func TestThrottlePerAddress(t *testing.T) {
 	wantStatus(t, signinFrom(srv.NewClient(t), "2001:db8:1:3::1", "carol", "carol's long password"), http.StatusSeeOther, "other /64")
 }
 
+// TestRetryAfterIsTheLongestWait: product.md §3, §6 — a throttled
+// sign-in says when to try again. When both the name and the address are
+// at their limits, that is when the later of the two windows passes:
+// naming the first key's wait sent the user back to another 429.
+func TestRetryAfterIsTheLongestWait(t *testing.T) {
+	srv, clock := throttledServer(t)
+	srv.NewClient(t).Signup("frank", "frank@example.com", "frank's long password")
+	// Frank's name: ten failures from ten addresses; its window ends at 10 min.
+	for i := range 10 {
+		wantStatus(t, signinFrom(srv.NewClient(t), fmt.Sprintf("203.0.113.%d", i+1), "frank", "guess"), http.StatusUnauthorized, "failure on frank")
+	}
+	clock.Advance(3 * time.Minute)
+	// One address: ten failures on other names; its window ends at 13 min.
+	for i := range 10 {
+		wantStatus(t, signinFrom(srv.NewClient(t), "192.0.2.80", fmt.Sprintf("other%d", i), "guess"), http.StatusUnauthorized, "failure from the address")
+	}
+	clock.Advance(time.Minute)
+	r := signinFrom(srv.NewClient(t), "192.0.2.80", "frank", "frank's long password")
+	wantStatus(t, r, http.StatusTooManyRequests, "name and address both at their limits")
+	if got := r.Header.Get("Retry-After"); got != "540" || !strings.Contains(r.Body, "Try again in 9 minutes.") {
+		t.Errorf("Retry-After %q (want 540, when the address's window passes); body:\n%s", got, r.Body)
+	}
+	// At the time named, the sign-in works.
+	clock.Advance(9 * time.Minute)
+	wantStatus(t, signinFrom(srv.NewClient(t), "192.0.2.80", "frank", "frank's long password"), http.StatusSeeOther, "at the time named")
+}
+
 // Only failures count: successes neither count nor wipe earlier failures.
 func TestThrottleCountsFailuresOnly(t *testing.T) {
 	srv, _ := throttledServer(t)

@@ -452,3 +452,29 @@ func TestBaseURLOriginIsSameOrigin(t *testing.T) {
 		t.Errorf("POST from another origin: %d, want 403", r.StatusCode)
 	}
 }
+
+// TestBaseURLOriginAsBrowsersWriteIt: product.md §6 — the base URL's
+// origin always counts as same-origin. A browser writes an origin with
+// the host in lower case and without the scheme's default port, so a base
+// URL written https://Auth.Example.com:443 has the origin
+// https://auth.example.com; behind a proxy that rewrites Host, a browser
+// that sends no Sec-Fetch-Site was refused with 403.
+func TestBaseURLOriginAsBrowsersWriteIt(t *testing.T) {
+	for _, tc := range []struct{ base, origin string }{
+		{"https://auth.example.com:443", "https://auth.example.com"},
+		{"https://Auth.Example.com", "https://auth.example.com"},
+		{"http://gatehouse.test:80", "http://gatehouse.test"},
+		{"https://auth.example.com:8443", "https://auth.example.com:8443"},
+	} {
+		srv := apptest.Start(t, apptest.Options{BaseURL: tc.base, Configure: func(*handlers.Config) {}})
+		c := srv.NewClient(t)
+		r := c.Post("/signin", url.Values{"username": {"x"}, "password": {"y"}}, "Origin", tc.origin)
+		if r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("base URL %s, POST with Origin %s behind a Host-rewriting proxy: %d, want 401", tc.base, tc.origin, r.StatusCode)
+		}
+		r = c.Post("/signin", url.Values{"username": {"x"}, "password": {"y"}}, "Origin", "https://evil.example")
+		if r.StatusCode != http.StatusForbidden {
+			t.Errorf("base URL %s, POST from another origin: %d, want 403", tc.base, r.StatusCode)
+		}
+	}
+}
