@@ -199,7 +199,7 @@ func New(cfg Config, b Backend, hasher *password.Hasher) (*App, error) {
 	// relying party (browsers too). Such a server goes without them.
 	var wa *webauthn.WebAuthn
 	if net.ParseIP(cfg.BaseURL.Hostname()) == nil {
-		if wa, err = newWebAuthn(cfg.BaseURL.Scheme+"://"+cfg.BaseURL.Host, cfg.BaseURL.Hostname()); err != nil {
+		if wa, err = newWebAuthn(webOrigin(cfg.BaseURL), strings.ToLower(cfg.BaseURL.Hostname())); err != nil {
 			return nil, fmt.Errorf("handlers: passkeys for %s: %w", cfg.BaseURL, err)
 		}
 	} else {

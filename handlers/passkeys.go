@@ -44,7 +44,9 @@ const (
 )
 
 // newWebAuthn configures the relying party from the base URL: its host is
-// the RP ID, its origin the only origin accepted.
+// the RP ID, its origin the only origin accepted. Both as browsers write
+// them (host in lower case, no default port: webOrigin), since the
+// browser's origin is compared as a string.
 func newWebAuthn(base string, host string) (*webauthn.WebAuthn, error) {
 	return webauthn.New(&webauthn.Config{
 		RPID:          host,

@@ -371,3 +371,25 @@ func TestSpec11PasskeySigninRd(t *testing.T) {
 		}
 	}
 }
+
+// A base URL written with capitals and a default port
+// (http://Auth.Gatehouse.test:80) names the origin browsers write as
+// http://auth.gatehouse.test: a passkey sign-in from it works (as the
+// cross-origin check accepts it, product.md §6).
+func TestPasskeyOriginAsBrowsersWriteIt(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{BaseURL: "http://Auth.Gatehouse.test:80"})
+	client := func() *apptest.Client { return apptest.NewClientVia(t, "http://auth.gatehouse.test", srv.Addr()) }
+	client().Signup("alice", "alice@example.com", sfPassword)
+	var id int64
+	if err := srv.RawDB(t).QueryRow(`SELECT id FROM users WHERE username = 'alice'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	pk := addSoftPasskey(t, srv, "auth.gatehouse.test", "http://auth.gatehouse.test", id)
+	b := client()
+	if r, m := passkeySignin(t, b, pk, nil); r.StatusCode != http.StatusOK || m["redirect"] != "/dashboard" {
+		t.Fatalf("passkey sign-in: %d %v, want 200 and on to /dashboard", r.StatusCode, m)
+	}
+	if me := b.Get("/api/me"); me.StatusCode != http.StatusOK {
+		t.Errorf("/api/me after the passkey sign-in: %d", me.StatusCode)
+	}
+}
