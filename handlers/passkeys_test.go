@@ -282,6 +282,18 @@ func addSoftPasskey(t *testing.T, srv *apptest.Server, rpID, origin string, user
 	return pk
 }
 
+// aliceWithPasskey signs alice up through c and gives her a software
+// passkey for rpID, used from origin.
+func aliceWithPasskey(t *testing.T, srv *apptest.Server, c *apptest.Client, rpID, origin string) *softPasskey {
+	t.Helper()
+	c.Signup("alice", "alice@example.com", sfPassword)
+	var id int64
+	if err := srv.RawDB(t).QueryRow(`SELECT id FROM users WHERE username = 'alice'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return addSoftPasskey(t, srv, rpID, origin, id)
+}
+
 // assert answers a sign-in challenge (base64url, as the begin step gives
 // it) with the credential JSON that passkey.js posts.
 func (pk *softPasskey) assert(t *testing.T, challenge string) json.RawMessage {
@@ -340,12 +352,7 @@ func TestSpec11PasskeySigninRd(t *testing.T) {
 		Configure: func(c *handlers.Config) { c.CookieDomain = "gatehouse.test" },
 	})
 	client := func() *apptest.Client { return apptest.NewClientVia(t, "http://auth.gatehouse.test", srv.Addr()) }
-	client().Signup("alice", "alice@example.com", sfPassword)
-	var id int64
-	if err := srv.RawDB(t).QueryRow(`SELECT id FROM users WHERE username = 'alice'`).Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	pk := addSoftPasskey(t, srv, "auth.gatehouse.test", "http://auth.gatehouse.test", id)
+	pk := aliceWithPasskey(t, srv, client(), "auth.gatehouse.test", "http://auth.gatehouse.test")
 
 	page := client().Get("/signin?rd=" + url.QueryEscape("https://app.gatehouse.test/wiki?p=1"))
 	if !strings.Contains(page.Body, `name="rd" value="https://app.gatehouse.test/wiki?p=1"`) {
@@ -379,12 +386,7 @@ func TestSpec11PasskeySigninRd(t *testing.T) {
 func TestPasskeyOriginAsBrowsersWriteIt(t *testing.T) {
 	srv := apptest.Start(t, apptest.Options{BaseURL: "http://Auth.Gatehouse.test:80"})
 	client := func() *apptest.Client { return apptest.NewClientVia(t, "http://auth.gatehouse.test", srv.Addr()) }
-	client().Signup("alice", "alice@example.com", sfPassword)
-	var id int64
-	if err := srv.RawDB(t).QueryRow(`SELECT id FROM users WHERE username = 'alice'`).Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	pk := addSoftPasskey(t, srv, "auth.gatehouse.test", "http://auth.gatehouse.test", id)
+	pk := aliceWithPasskey(t, srv, client(), "auth.gatehouse.test", "http://auth.gatehouse.test")
 	b := client()
 	if r, m := passkeySignin(t, b, pk, nil); r.StatusCode != http.StatusOK || m["redirect"] != "/dashboard" {
 		t.Fatalf("passkey sign-in: %d %v, want 200 and on to /dashboard", r.StatusCode, m)
