@@ -265,3 +265,25 @@ func TestOIDCPromptLoginWithSecondFactor(t *testing.T) {
 		t.Fatalf("after signing in again: %d %q, want 302 to the app with a code; body:\n%.1500s", r.StatusCode, loc, r.Body)
 	}
 }
+
+// §12: an error in a request from a registered client to one of its
+// redirect URIs goes back to the app as an RFC 6749 error: a max_age
+// that is not a number of seconds is invalid_request at the redirect URI
+// (with the state), not a plain-text 400 of the parser's words, and
+// nothing is stored.
+func TestOIDCBadMaxAgeGoesBackToTheApp(t *testing.T) {
+	o := newOIDCApp(t, false)
+	for _, maxAge := range []string{"abc", "-5", "1.5", "99999999999999999999999"} {
+		r := o.authorize(http.MethodGet, url.Values{"scope": {"openid"}, "max_age": {maxAge}})
+		if q := o.returned(t, r); q.Get("error") != "invalid_request" || q.Get("code") != "" {
+			t.Errorf("max_age=%s: %v, want error=invalid_request", maxAge, q)
+		}
+	}
+	if n := o.requests(t); n != 0 {
+		t.Errorf("%d refused requests stored", n)
+	}
+	r := o.authorize(http.MethodGet, url.Values{"scope": {"openid"}, "max_age": {"600"}})
+	if r.StatusCode != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), oidcop.PathConsent) {
+		t.Errorf("max_age=600: %d %q, want on to the consent page", r.StatusCode, r.Header.Get("Location"))
+	}
+}
