@@ -287,3 +287,24 @@ func TestOIDCBadMaxAgeGoesBackToTheApp(t *testing.T) {
 		t.Errorf("max_age=600: %d %q, want on to the consent page", r.StatusCode, r.Header.Get("Location"))
 	}
 }
+
+// An end-session request whose query or form does not parse (a bad %
+// escape) is the app's or the visitor's mistake: 400, not a 500, and the
+// session goes on.
+func TestOIDCEndSessionBadFormIs400(t *testing.T) {
+	o := newOIDCApp(t, false)
+	if r := o.c.Get(oidcop.PathEndSession + "?id_token_hint=%zz"); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("GET with a bad escape: %d, want 400", r.StatusCode)
+	}
+	resp, err := http.Post(o.c.Base+oidcop.PathEndSession, "application/x-www-form-urlencoded", strings.NewReader("id_token_hint=%zz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("POST with a bad escape: %d, want 400", resp.StatusCode)
+	}
+	if r := o.c.Get("/api/me"); r.StatusCode != http.StatusOK {
+		t.Errorf("after the bad requests /api/me: %d, want 200 (still signed in)", r.StatusCode)
+	}
+}
