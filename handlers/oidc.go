@@ -129,10 +129,15 @@ func (a *App) oidcAuthorize(c *gin.Context) {
 // sign-out). A HEAD, a link checker's, ends no session (product.md §6):
 // it is answered 200 without op seeing it. op calls endSessionOf with the
 // request's context only, so the signed_out event, with this request's
-// address and browser, goes along in it.
+// address and browser, goes along in it. A query or form that does not
+// parse is a 400 (op would answer it with a 500).
 func (a *App) oidcEndSession(c *gin.Context) {
 	if isHead(c.Request) {
 		c.Status(http.StatusOK)
+		return
+	}
+	if err := c.Request.ParseForm(); err != nil {
+		a.bindError(c, err)
 		return
 	}
 	ev := a.requestEvent(c, account.EventSignedOut)

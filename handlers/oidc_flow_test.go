@@ -265,3 +265,46 @@ func TestOIDCPromptLoginWithSecondFactor(t *testing.T) {
 		t.Fatalf("after signing in again: %d %q, want 302 to the app with a code; body:\n%.1500s", r.StatusCode, loc, r.Body)
 	}
 }
+
+// §12: an error in a request from a registered client to one of its
+// redirect URIs goes back to the app as an RFC 6749 error: a max_age
+// that is not a number of seconds is invalid_request at the redirect URI
+// (with the state), not a plain-text 400 of the parser's words, and
+// nothing is stored.
+func TestOIDCBadMaxAgeGoesBackToTheApp(t *testing.T) {
+	o := newOIDCApp(t, false)
+	for _, maxAge := range []string{"abc", "-5", "1.5", "99999999999999999999999"} {
+		r := o.authorize(http.MethodGet, url.Values{"scope": {"openid"}, "max_age": {maxAge}})
+		if q := o.returned(t, r); q.Get("error") != "invalid_request" || q.Get("code") != "" {
+			t.Errorf("max_age=%s: %v, want error=invalid_request", maxAge, q)
+		}
+	}
+	if n := o.requests(t); n != 0 {
+		t.Errorf("%d refused requests stored", n)
+	}
+	r := o.authorize(http.MethodGet, url.Values{"scope": {"openid"}, "max_age": {"600"}})
+	if r.StatusCode != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), oidcop.PathConsent) {
+		t.Errorf("max_age=600: %d %q, want on to the consent page", r.StatusCode, r.Header.Get("Location"))
+	}
+}
+
+// An end-session request whose query or form does not parse (a bad %
+// escape) is the app's or the visitor's mistake: 400, not a 500, and the
+// session goes on.
+func TestOIDCEndSessionBadFormIs400(t *testing.T) {
+	o := newOIDCApp(t, false)
+	if r := o.c.Get(oidcop.PathEndSession + "?id_token_hint=%zz"); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("GET with a bad escape: %d, want 400", r.StatusCode)
+	}
+	resp, err := http.Post(o.c.Base+oidcop.PathEndSession, "application/x-www-form-urlencoded", strings.NewReader("id_token_hint=%zz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("POST with a bad escape: %d, want 400", resp.StatusCode)
+	}
+	if r := o.c.Get("/api/me"); r.StatusCode != http.StatusOK {
+		t.Errorf("after the bad requests /api/me: %d, want 200 (still signed in)", r.StatusCode)
+	}
+}

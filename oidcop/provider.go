@@ -169,9 +169,25 @@ func (p *Provider) Handler() http.Handler { return p.op }
 // Authorize answers the authorization endpoint: op's, with the checks of
 // authorizer added to op's own. An error goes back to the app's redirect
 // URI as op sends it (RFC 6749 §4.1.2.1), and nothing is stored.
+//
+// The caller has checked client_id and redirect_uri. A request op cannot
+// parse (a max_age that is not a number of seconds) op would answer with
+// a plain-text 400; it goes back to the app as invalid_request instead,
+// since the redirect URI is the client's.
 func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request) {
 	// op's router would put the issuer in the context; this bypasses it.
 	r = r.WithContext(op.ContextWithIssuer(r.Context(), p.issuer))
+	if _, err := op.ParseAuthorizeRequest(r, p.op.Decoder()); err != nil {
+		e := oidc.ErrInvalidRequest().WithDescription("a parameter of the request is not valid")
+		e.State = r.Form.Get("state")
+		target, err := op.AuthResponseURL(r.Form.Get("redirect_uri"), oidc.ResponseTypeCode, oidc.ResponseModeQuery, e, p.op.Encoder())
+		if err != nil {
+			http.Error(w, "invalid_request", http.StatusBadRequest)
+			return
+		}
+		http.Redirect(w, r, target, http.StatusFound)
+		return
+	}
 	op.Authorize(w, r, authorizer{p.op})
 }
 
