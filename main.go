@@ -97,8 +97,14 @@ const writeTimeout = 90 * time.Second
 // the file alone is complete.
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	var cfg serveConfig
-	if err := parseFlags(serveFlags(&cfg), args, getenv); err != nil {
+	fs := serveFlags(&cfg)
+	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
+	}
+	// serve takes flags only: a word after them (a database path without
+	// -db) would otherwise be ignored and the server start on the defaults.
+	if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected argument %q: serve takes only flags, such as -db FILE (see 'gatehouse help')", fs.Arg(0))
 	}
 	baseURL, proxies, err := cfg.validate()
 	if err != nil {

@@ -529,3 +529,32 @@ func TestSpec1BaseURLBadPortOrNoHostStops(t *testing.T) {
 		}
 	}
 }
+
+// product.md §1: bad values stop the start with one clear line. An
+// argument serve does not take (gatehouse serve /var/lib/gatehouse/auth.db,
+// a -db forgotten) was ignored: the server started on ./auth.db instead.
+func TestServeRefusesExtraArguments(t *testing.T) {
+	tmp := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // should it start anyway, it stops at once instead of hanging
+	for _, args := range [][]string{
+		{"serve", "-db", filepath.Join(tmp, "a.db"), filepath.Join(tmp, "other.db")},
+		{"-db", filepath.Join(tmp, "a.db"), "-addr", "127.0.0.1:0", "extra"},
+	} {
+		var stderr strings.Builder
+		err := run(ctx, args, env(nil), nil, io.Discard, &stderr)
+		if err == nil {
+			t.Errorf("%v: started, no error", args)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, "unexpected argument") || strings.Contains(msg, "\n") {
+			t.Errorf("%v: error %q should be one line about the unexpected argument", args, msg)
+		}
+		if stderr.Len() > 0 {
+			t.Errorf("%v: wrote before the error:\n%s", args, stderr.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "a.db")); err == nil {
+		t.Errorf("a.db was created by a start that should have stopped at its arguments")
+	}
+}
