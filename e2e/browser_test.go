@@ -346,6 +346,23 @@ func (tb *Tab) focused() string {
 		`return e.id?"#"+e.id:e.tagName.toLowerCase()+":"+(e.innerText||"").trim().replace(/\s+/g," ")})()`)
 }
 
+// focusOn waits a little for the focus to be on want (an id with #, as
+// focused describes it) and returns where it is. A new page's autofocus
+// field is focused at the browser's next rendering update, not when the
+// page has loaded: on a busy machine a check right after the load saw the
+// body (CI, TestAccountFormErrors without JavaScript).
+func (tb *Tab) focusOn(want string) string {
+	tb.t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		got := tb.focused()
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // fill types a value into an input the way a user does: focus, clear,
 // keystrokes (so input events fire for htmx).
 func (tb *Tab) fill(sel, value string) {

