@@ -206,8 +206,10 @@ func (s *Store) CreateSession(ctx context.Context, n NewSession) (int64, error) 
 	var id int64
 	err := s.lazily(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `
-			INSERT INTO user_sessions (user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor)
-			SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND password_hash = ?`,
+			INSERT INTO user_sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor)
+			SELECT max(coalesce((SELECT max(id) FROM user_sessions), 0),
+			           coalesce((SELECT value FROM id_floor WHERE name = 'user_sessions'), 0)) + 1,
+			       id, ?, ?, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND password_hash = ?`,
 			HashToken(n.Token), n.Now.Unix(), LastSeenUnix(n.Now), n.Expires.Unix(), n.IP, n.UserAgent,
 			n.SessionMethod(), n.SecondFactor, n.UserID, n.PasswordHash)
 		if err := oneRow(res, err); err != nil {

@@ -465,3 +465,21 @@ func testNoRawTokenStored(t *testing.T, s Store) {
 		}
 	}
 }
+
+// A session's id is never given to another session, even once the newest
+// one has ended (SQLite gives a row the highest id present plus one): the
+// id names a session to the OpenID Connect prompt=login check and to the
+// per-session count of wrong current passwords (product.md §6, §12).
+func testSessionIDsNeverGivenTwice(t *testing.T, s Store) {
+	ctx := t.Context()
+	alice := newUser(t, s, "alice", "h")
+	bob := newUser(t, s, "bob", "h")
+	first := startSession(t, s, alice, "tok-1", now, "192.0.2.1")
+	newest := startSession(t, s, alice, "tok-2", now, "192.0.2.1")
+	if _, err := s.DeleteUserSession(ctx, alice.ID, newest); err != nil {
+		t.Fatal(err)
+	}
+	if next := startSession(t, s, bob, "tok-3", now, "192.0.2.2"); next <= newest {
+		t.Fatalf("sessions %d and %d, the newest ended, then bob's got %d: an id given twice", first, newest, next)
+	}
+}

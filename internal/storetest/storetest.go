@@ -97,6 +97,7 @@ var tests = []test{
 	{"ChangePassword", testChangePassword},
 	{"DeleteUser", testDeleteUser},
 	{"UserIDsNeverGivenTwice", testUserIDsNeverGivenTwice},
+	{"SessionIDsNeverGivenTwice", testSessionIDsNeverGivenTwice},
 	// Sessions (sessions.go).
 	{"SessionLifecycle", testSessionLifecycle},
 	{"SessionStartsOnlyWithTheCheckedPassword", testSessionStartsOnlyWithTheCheckedPassword},
