@@ -211,8 +211,8 @@ func clientAddr(i int64) string {
 // signinRate compares successful sign-ins and sign-ups per second with
 // argon2id hashes per second computed here with the same parameters
 // (password.OWASP) and the same parallelism (one hash per CPU, as the
-// server's hasher allows), in rounds that rotate the three sides, each
-// measured while the others are idle.
+// server's hasher allows), in rounds whose three sides take turns in
+// half-second slices, each measured while the others are idle.
 //
 // Sign-in, as product.md §9 puts it: 16 concurrent clients (-conc), each
 // signing in to its own account, all from one address (no
@@ -262,29 +262,44 @@ func (b *bench) signinRate(ctx context.Context) error {
 	var rawTime, rawCPU time.Duration
 	var in, up formResult
 	var inRatios, upRatios, others []float64
+	// A round is split into slices of about half a second, each running
+	// the three sides in turn: a shared host's speed drifts by 10-20% over
+	// seconds (the memory-bound hash feels its neighbours), so sides that
+	// run seconds apart compare different machines. Interleaved finely,
+	// each side of a round samples the same stretch of time. Each slice's
+	// requests all count, however late they end (formLoop), and the raw
+	// side likewise waits for its last hashes: both sides end a slice with
+	// one core idle for part of a hash.
+	nslices := max(1, int(b.o.dur/(500*time.Millisecond)))
+	slice := b.o.dur / time.Duration(nslices)
 	for r := range b.o.rounds {
 		mark := markCPU(gh.pid())
-		var rawRate float64
+		var rawN int64
+		var rawD time.Duration
 		var ri, ru formResult
 		sides := []func(){
 			func() {
 				own0, _ := cpuTime(os.Getpid())
 				flt0, _ := minorFaults(os.Getpid())
-				n, d := rawHashes(runtime.NumCPU(), b.o.dur)
+				n, d := rawHashes(runtime.NumCPU(), slice)
 				own1, _ := cpuTime(os.Getpid())
 				flt1, _ := minorFaults(os.Getpid())
-				hashes += n
+				rawN += n
+				rawD += d
 				rawFaults += flt1 - flt0
-				rawTime += d
 				rawCPU += own1 - own0
-				rawRate = float64(n) / d.Seconds()
 			},
-			func() { ri = formLoop(client, gh.pid(), workers, b.o.dur, signin) },
-			func() { ru = formLoop(client, gh.pid(), workers, b.o.dur, signup) },
+			func() { ri.add(formLoop(client, gh.pid(), workers, slice, signin)) },
+			func() { ru.add(formLoop(client, gh.pid(), workers, slice, signup)) },
 		}
-		for i := range sides {
-			sides[(i+r)%len(sides)]()
+		for k := range nslices {
+			for i := range sides {
+				sides[(i+r+k)%len(sides)]()
+			}
 		}
+		hashes += rawN
+		rawTime += rawD
+		rawRate := float64(rawN) / rawD.Seconds()
 		in.add(ri)
 		up.add(ru)
 		inRatios = append(inRatios, ri.rps()/rawRate)
@@ -302,8 +317,8 @@ func (b *bench) signinRate(ctx context.Context) error {
 		quiet = "NOT a quiet machine: the sides of a round saw different CPU, so the ratios below are noisy; re-run on a quiet machine"
 	}
 	b.rep.info("raw argon2id hash rate", rawRate, "hash/s",
-		fmt.Sprintf("m=%d KiB t=%d p=%d, %d goroutines in the bench process, %d×%s; other work took %.0f%% of the machine (median round): %s",
-			password.OWASP.Memory, password.OWASP.Time, password.OWASP.Threads, runtime.NumCPU(), b.o.rounds, b.o.dur, 100*other, quiet))
+		fmt.Sprintf("m=%d KiB t=%d p=%d, %d goroutines in the bench process, %d rounds of %s, each side of a round in %d slices of %s taken in turn with the others'; other work took %.0f%% of the machine (median round): %s",
+			password.OWASP.Memory, password.OWASP.Time, password.OWASP.Threads, runtime.NumCPU(), b.o.rounds, b.o.dur, nslices, slice, 100*other, quiet))
 	for _, s := range []struct {
 		what, path string
 		res        formResult
