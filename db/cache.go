@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -17,9 +18,14 @@ import (
 // a revocation, a password change or an admin command run in another
 // process takes effect at the very next request (product.md §5):
 //
+//   - The wal-index header (walIndex), mapped from the -shm file, changes
+//     at every commit of any connection in any process; while it reads as
+//     at the last check, nothing was committed, and no query is made.
 //   - PRAGMA data_version, on a connection held for the purpose, changes
 //     when any other connection commits (this process's writer or another
-//     process). It is cheap: no table is read.
+//     process). It reads no table, but it is a read transaction: two
+//     fcntl calls on the -shm file. It is asked when the header moved, or
+//     could not be read.
 //   - When it has changed, the generation counter (migration 0004: moved
 //     by triggers when a session ends or changes token, or an account
 //     changes; 0005: when a session's second-factor mark changes; 0010: when
@@ -33,8 +39,12 @@ import (
 type cache struct {
 	mu      sync.Mutex
 	conn    *sql.Conn // held: data_version is per connection
-	version int64     // data_version at the last check
-	gen     int64     // generation at the last check
+	wal     *walIndex // nil when the -shm file could not be mapped
+	walHdr  walIndexHeader
+	walSeen bool  // walHdr was read before the last successful check
+	version int64 // data_version at the last check
+	gen     int64 // generation at the last check
+	checks  int64 // data_version queries, for tests
 	data    map[string]cachedData
 	users   map[int64]cachedUser
 	hits    int64 // look-ups answered from memory, for tests
@@ -55,13 +65,28 @@ type cachedUser struct {
 	sess      Session
 }
 
-func newCache(ctx context.Context, read *sql.DB) (*cache, error) {
+// newCache holds a connection of read for the cache's checks and maps the
+// wal-index of the database at path. Without the mapping (another system,
+// another journal mode) every check asks PRAGMA data_version.
+func newCache(ctx context.Context, read *sql.DB, path string) (*cache, error) {
 	conn, err := read.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("db: hold a connection for the session cache: %w", err)
 	}
 	c := &cache{conn: conn, version: -1, gen: -1}
 	c.reset()
+	// A first check opens the -shm file for this connection, so it is
+	// initialised before it is mapped, and stays so while conn is held.
+	c.mu.Lock()
+	err = c.fresh(ctx)
+	c.mu.Unlock()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("db: session cache: %w", err)
+	}
+	if w, err := openWALIndex(path); err == nil {
+		c.wal = w
+	}
 	return c, nil
 }
 
@@ -73,6 +98,20 @@ func (c *cache) reset() {
 // fresh brings the cache up to date with the database; c.mu is held. An
 // error leaves the cache empty, so look-ups go to the database.
 func (c *cache) fresh(ctx context.Context) error {
+	// The header is read before data_version: a commit that lands between
+	// the two is then seen by the query and still moves the header from
+	// what is kept, so the next check asks again. The other order could
+	// keep a header that a commit the query missed had already moved.
+	var hdr walIndexHeader
+	hdrOK := false
+	if c.wal != nil {
+		hdr, hdrOK = c.wal.header()
+		if hdrOK && c.walSeen && hdr == c.walHdr && c.version >= 0 {
+			return nil
+		}
+	}
+	c.walSeen = false
+	c.checks++
 	var v int64
 	if err := c.conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
 		c.reset()
@@ -80,6 +119,7 @@ func (c *cache) fresh(ctx context.Context) error {
 		return err
 	}
 	if v == c.version {
+		c.walHdr, c.walSeen = hdr, hdrOK
 		return nil
 	}
 	var g int64
@@ -92,6 +132,7 @@ func (c *cache) fresh(ctx context.Context) error {
 		c.reset()
 	}
 	c.version, c.gen = v, g
+	c.walHdr, c.walSeen = hdr, hdrOK
 	return nil
 }
 
@@ -186,4 +227,14 @@ func (c *cache) touched(sid int64, at time.Time) {
 	}
 }
 
-func (c *cache) close() error { return c.conn.Close() }
+// close unmaps the wal-index before the held connection goes: once the
+// last connection to the database closes, SQLite may truncate the -shm
+// file.
+func (c *cache) close() error {
+	var werr error
+	if c.wal != nil {
+		werr = c.wal.close()
+		c.wal = nil
+	}
+	return errors.Join(werr, c.conn.Close())
+}

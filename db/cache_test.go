@@ -3,6 +3,9 @@ package db_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -110,5 +113,109 @@ func TestSessionCacheFollowsFactorChangesElsewhere(t *testing.T) {
 	}
 	if _, sess, err := a.SessionUser(ctx, sid, "tok"); err != nil || sess.SecondFactor {
 		t.Errorf("after reset elsewhere: %+v, %v; want no second factor", sess, err)
+	}
+}
+
+// The cache asks SQLite whether anything changed (PRAGMA data_version)
+// only after a commit: while the wal-index header it maps reads as at its
+// last check, look-ups make no query at all. A commit anywhere moves the
+// header, and the next look-up asks again.
+func TestSessionCacheAsksOnlyAfterACommit(t *testing.T) {
+	a, path := openTemp(t)
+	if !a.CacheMapsWALIndex() {
+		if runtime.GOOS == "windows" {
+			t.Skip("the wal-index is not mapped on Windows")
+		}
+		t.Fatal("the session cache did not map the wal-index")
+	}
+	b, err := db.Open(context.Background(), path, db.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	now := time.Now()
+	alice, _ := a.CreateUser(ctx, "alice", "alice@example.com", "h", now)
+	sid := startSession(t, a, alice, "tok", now, "192.0.2.1")
+	lookups := func(n int) (hits, checks int64) {
+		t.Helper()
+		h0, c0 := a.CacheHits(), a.CacheChecks()
+		for range n {
+			if _, _, err := a.SessionUser(ctx, sid, "tok"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return a.CacheHits() - h0, a.CacheChecks() - c0
+	}
+	lookups(1) // fills the cache
+	if hits, checks := lookups(50); hits != 50 || checks != 0 {
+		t.Errorf("50 look-ups, no commit: %d hits, %d data_version queries; want 50, 0", hits, checks)
+	}
+	// A harmless commit elsewhere: one query, and the cache stays.
+	if err := b.TouchSession(ctx, sid, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if hits, checks := lookups(10); hits != 10 || checks != 1 {
+		t.Errorf("10 look-ups after a touch elsewhere: %d hits, %d queries; want 10, 1", hits, checks)
+	}
+	// A commit that matters: seen at the next look-up.
+	if err := b.MarkEmailVerified(ctx, alice.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if u, _, err := a.SessionUser(ctx, sid, "tok"); err != nil || !u.EmailVerified() {
+		t.Errorf("after verify elsewhere: %v verified=%v", err, u != nil && u.EmailVerified())
+	}
+	if _, err := b.DeleteUserSessions(ctx, alice.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.SessionUser(ctx, sid, "tok"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("after revocation elsewhere: %v, want ErrNotFound", err)
+	}
+}
+
+// SQLite keeps the -shm file beside the database's real path. Opened
+// through a symbolic link, beside which a stale -shm file lies (a copy of
+// a live one: a well-formed header that never moves again), the cache
+// still follows changes made elsewhere.
+func TestSessionCacheThroughASymlink(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("symbolic links")
+	}
+	realDir, linkDir := t.TempDir(), t.TempDir()
+	realPath, linkPath := filepath.Join(realDir, "auth.db"), filepath.Join(linkDir, "auth.db")
+	ctx := context.Background()
+	now := time.Now()
+	b, err := db.Open(ctx, realPath, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	alice, _ := b.CreateUser(ctx, "alice", "alice@example.com", "h", now)
+	sid := startSession(t, b, alice, "tok", now, "192.0.2.1")
+	shm, err := os.ReadFile(realPath + "-shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(linkPath+"-shm", shm, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(realPath, linkPath); err != nil {
+		t.Fatal(err)
+	}
+	a, err := db.Open(ctx, linkPath, db.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for range 3 {
+		if _, _, err := a.SessionUser(ctx, sid, "tok"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.DeleteUserSessions(ctx, alice.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.SessionUser(ctx, sid, "tok"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("after revocation through the real path: %v, want ErrNotFound", err)
 	}
 }

@@ -117,7 +117,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	read.SetConnMaxIdleTime(0)
 	read.SetConnMaxLifetime(0)
 	s.read = read
-	if s.cache, err = newCache(ctx, read.DB); err != nil {
+	if s.cache, err = newCache(ctx, read.DB, path); err != nil {
 		read.Close()
 		write.Close()
 		return nil, err

@@ -131,3 +131,24 @@ func benchSignin(b *testing.B, params *password.Params) {
 		serve(b, h, req, http.StatusSeeOther)
 	}
 }
+
+// BenchmarkForwardAuth is the forward-auth check for a signed-in session,
+// as Caddy's forward_auth asks it (product.md §11): session load, user
+// lookup, the access rules, the Remote-* headers, request log; no body.
+func BenchmarkForwardAuth(b *testing.B) {
+	srv, h := benchServer(b, nil)
+	cookie := signedInCookie(b, srv, "benchuser")
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodGet, "/api/authz/forward-auth", nil)
+		req.Header.Set("Cookie", "session="+cookie)
+		req.Header.Set("X-Forwarded-Method", "GET")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		req.Header.Set("X-Forwarded-Host", "app.example.com")
+		req.Header.Set("X-Forwarded-Uri", "/")
+		rec := serve(b, h, req, http.StatusOK)
+		if rec.Header().Get("Remote-User") != "benchuser" {
+			b.Fatalf("Remote-User %q, want benchuser", rec.Header().Get("Remote-User"))
+		}
+	}
+}
