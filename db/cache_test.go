@@ -12,6 +12,18 @@ import (
 	"gatehouse/db"
 )
 
+// openElsewhere opens the database at path a second time, as another
+// process would: its own pools, connections and cache.
+func openElsewhere(t *testing.T, path string) *db.Store {
+	t.Helper()
+	s, err := db.Open(context.Background(), path, db.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // The session cache answers repeated look-ups from memory, keeps doing so
 // through writes that do not matter (a last-seen touch, a new session, a
 // throttle event, from any process), and never answers with what another
@@ -19,11 +31,7 @@ import (
 func TestSessionCacheFollowsOtherProcesses(t *testing.T) {
 	a, path := openTemp(t)
 	// b is another process: its own connections to the same file.
-	b, err := db.Open(context.Background(), path, db.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openElsewhere(t, path)
 	ctx := context.Background()
 	now := time.Now()
 	alice, _ := a.CreateUser(ctx, "alice", "alice@example.com", "h", now)
@@ -55,23 +63,11 @@ func TestSessionCacheFollowsOtherProcesses(t *testing.T) {
 	if err := lookup("after harmless writes"); err != nil || a.CacheHits() != before+1 {
 		t.Errorf("after harmless writes: %v, hits %d → %d; want a hit", err, before, a.CacheHits())
 	}
-	// An account change elsewhere shows at once.
-	if err := b.MarkEmailVerified(ctx, alice.ID, now); err != nil {
-		t.Fatal(err)
-	}
-	if u, _, err := a.SessionUser(ctx, sid, "tok"); err != nil || !u.EmailVerified() {
-		t.Errorf("after verify elsewhere: %v verified=%v", err, u != nil && u.EmailVerified())
-	}
-	// Ending the session elsewhere ends it here, data included.
-	if _, err := b.DeleteUserSessions(ctx, alice.ID, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := lookup("after revocation"); !errors.Is(err, db.ErrNotFound) {
-		t.Errorf("after revocation elsewhere: %v, want ErrNotFound", err)
-	}
-	// Its session data may still be in memory (it grants nothing without
-	// the session); the server destroys it on that request, and then it
-	// is gone.
+	// An account change and then the session's end elsewhere show at
+	// once. The ended session's data may still be in memory (it grants
+	// nothing without the session); the server destroys it on that
+	// request, and then it is gone.
+	changesShowAtOnce(t, a, b, alice.ID, sid, "tok")
 	if err := a.SessionStore().Delete("tok"); err != nil {
 		t.Fatal(err)
 	}
@@ -85,11 +81,7 @@ func TestSessionCacheFollowsOtherProcesses(t *testing.T) {
 // that its session passed one at the very next look-up.
 func TestSessionCacheFollowsFactorChangesElsewhere(t *testing.T) {
 	a, path := openTemp(t)
-	b, err := db.Open(context.Background(), path, db.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openElsewhere(t, path)
 	ctx := context.Background()
 	now := time.Now()
 	alice, _ := a.CreateUser(ctx, "alice", "alice@example.com", "h", now)
@@ -128,11 +120,7 @@ func TestSessionCacheAsksOnlyAfterACommit(t *testing.T) {
 		}
 		t.Fatal("the session cache did not map the wal-index")
 	}
-	b, err := db.Open(context.Background(), path, db.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openElsewhere(t, path)
 	ctx := context.Background()
 	now := time.Now()
 	alice, _ := a.CreateUser(ctx, "alice", "alice@example.com", "h", now)
@@ -158,17 +146,25 @@ func TestSessionCacheAsksOnlyAfterACommit(t *testing.T) {
 	if hits, checks := lookups(10); hits != 10 || checks != 1 {
 		t.Errorf("10 look-ups after a touch elsewhere: %d hits, %d queries; want 10, 1", hits, checks)
 	}
-	// A commit that matters: seen at the next look-up.
-	if err := b.MarkEmailVerified(ctx, alice.ID, now); err != nil {
+	changesShowAtOnce(t, a, b, alice.ID, sid, "tok")
+}
+
+// changesShowAtOnce changes the account uid in b and then ends its
+// sessions there, and checks that a's next look-up of session sid sees
+// each change.
+func changesShowAtOnce(t *testing.T, a, b *db.Store, uid, sid int64, token string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := b.MarkEmailVerified(ctx, uid, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if u, _, err := a.SessionUser(ctx, sid, "tok"); err != nil || !u.EmailVerified() {
+	if u, _, err := a.SessionUser(ctx, sid, token); err != nil || !u.EmailVerified() {
 		t.Errorf("after verify elsewhere: %v verified=%v", err, u != nil && u.EmailVerified())
 	}
-	if _, err := b.DeleteUserSessions(ctx, alice.ID, 0); err != nil {
+	if _, err := b.DeleteUserSessions(ctx, uid, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.SessionUser(ctx, sid, "tok"); !errors.Is(err, db.ErrNotFound) {
+	if _, _, err := a.SessionUser(ctx, sid, token); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("after revocation elsewhere: %v, want ErrNotFound", err)
 	}
 }
@@ -202,11 +198,7 @@ func TestSessionCacheThroughASymlink(t *testing.T) {
 	if err := os.Symlink(realPath, linkPath); err != nil {
 		t.Fatal(err)
 	}
-	a, err := db.Open(ctx, linkPath, db.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := openElsewhere(t, linkPath)
 	for range 3 {
 		if _, _, err := a.SessionUser(ctx, sid, "tok"); err != nil {
 			t.Fatal(err)
