@@ -3,9 +3,12 @@ package db_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,5 +212,71 @@ func TestSessionCacheThroughASymlink(t *testing.T) {
 	}
 	if _, _, err := a.SessionUser(ctx, sid, "tok"); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("after revocation through the real path: %v, want ErrNotFound", err)
+	}
+}
+
+// While another process commits without pause (harmless touches, and
+// changes that matter), no look-up that starts after a change has been
+// committed answers from before it, and the cache still answers most
+// look-ups from memory. The wal-index header is read here while the
+// other side rewrites it.
+func TestSessionCacheNeverStaleUnderConcurrentCommits(t *testing.T) {
+	a, path := openTemp(t)
+	b := openElsewhere(t, path)
+	ctx := context.Background()
+	now := time.Now()
+	alice, _ := a.CreateUser(ctx, "alice", "alice@example.com", "h", now)
+	sid := startSession(t, a, alice, "tok", now, "192.0.2.1")
+	var committed atomic.Int64 // the last change b has committed
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := int64(1); n <= 150; n++ {
+			if err := b.TouchSession(ctx, sid, now.Add(time.Duration(n)*time.Second)); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := b.SetGroups(ctx, alice.ID, []string{fmt.Sprintf("g%d", n)}); err != nil {
+				t.Error(err)
+				return
+			}
+			committed.Store(n)
+			time.Sleep(time.Millisecond) // room for look-ups from memory
+		}
+	}()
+	hits0 := a.CacheHits()
+	var wg sync.WaitGroup
+	var lookups atomic.Int64
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				want := committed.Load()
+				u, _, err := a.SessionUser(ctx, sid, "tok")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				lookups.Add(1)
+				got := int64(0)
+				if len(u.Groups) == 1 {
+					fmt.Sscanf(u.Groups[0], "g%d", &got)
+				}
+				if got < want {
+					t.Errorf("look-up after change %d committed saw groups %v", want, u.Groups)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if hits := a.CacheHits() - hits0; hits < lookups.Load()/2 {
+		t.Errorf("%d of %d look-ups answered from memory; want most", hits, lookups.Load())
 	}
 }
