@@ -57,7 +57,7 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "short rounds and a 20,000-user large database, for trying it out")
 	flag.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	flag.IntVar(&o.conc, "conc", 16, "concurrent clients signing in, and signing up, in the sign-in step (product.md §9 says 16)")
-	flag.DurationVar(&o.dur, "dur", 0, "length of one measured round of the sign-in and data-growth steps (default 2s, 1s with -quick)")
+	flag.DurationVar(&o.dur, "dur", 0, "length of one measured round of the sign-in and data-growth steps; in the sign-in step, each side's time in a round, taken in half-second turns (default 2s, 1s with -quick)")
 	flag.IntVar(&o.rounds, "rounds", 0, "interleaved rounds per comparison, at least 3 (default 7 for the sign-in and data-growth steps and 5 for the page, 3 with -quick)")
 	flag.IntVar(&o.wrkThreads, "wrk-threads", 2, "wrk threads (-t) in the page comparison")
 	flag.IntVar(&o.wrkConns, "wrk-conns", 64, "wrk connections (-c) in the page comparison")
