@@ -27,18 +27,28 @@ func openElsewhere(t *testing.T, path string) *db.Store {
 	return s
 }
 
+// aliceSignedIn opens a new database twice, as two processes would, and
+// starts session "tok" of a new account, alice, in the first.
+func aliceSignedIn(t *testing.T) (a, b *db.Store, alice *db.User, sid int64) {
+	t.Helper()
+	a, path := openTemp(t)
+	b = openElsewhere(t, path)
+	alice, err := a.CreateUser(context.Background(), "alice", "alice@example.com", "h", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b, alice, startSession(t, a, alice, "tok", time.Now(), "192.0.2.1")
+}
+
 // The session cache answers repeated look-ups from memory, keeps doing so
 // through writes that do not matter (a last-seen touch, a new session, a
 // throttle event, from any process), and never answers with what another
 // process has ended or changed: product.md §5 at the very next look-up.
 func TestSessionCacheFollowsOtherProcesses(t *testing.T) {
-	a, path := openTemp(t)
 	// b is another process: its own connections to the same file.
-	b := openElsewhere(t, path)
+	a, b, alice, sid := aliceSignedIn(t)
 	ctx := context.Background()
 	now := time.Now()
-	alice, _ := a.CreateUser(ctx, "alice", "alice@example.com", "h", now)
-	sid := startSession(t, a, alice, "tok", now, "192.0.2.1")
 	if err := a.SessionStore().Commit("tok", []byte("data"), now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -116,18 +126,15 @@ func TestSessionCacheFollowsFactorChangesElsewhere(t *testing.T) {
 // last check, look-ups make no query at all. A commit anywhere moves the
 // header, and the next look-up asks again.
 func TestSessionCacheAsksOnlyAfterACommit(t *testing.T) {
-	a, path := openTemp(t)
+	a, b, alice, sid := aliceSignedIn(t)
 	if !a.CacheMapsWALIndex() {
 		if runtime.GOOS == "windows" {
 			t.Skip("the wal-index is not mapped on Windows")
 		}
 		t.Fatal("the session cache did not map the wal-index")
 	}
-	b := openElsewhere(t, path)
 	ctx := context.Background()
 	now := time.Now()
-	alice, _ := a.CreateUser(ctx, "alice", "alice@example.com", "h", now)
-	sid := startSession(t, a, alice, "tok", now, "192.0.2.1")
 	lookups := func(n int) (hits, checks int64) {
 		t.Helper()
 		h0, c0 := a.CacheHits(), a.CacheChecks()
@@ -221,12 +228,9 @@ func TestSessionCacheThroughASymlink(t *testing.T) {
 // look-ups from memory. The wal-index header is read here while the
 // other side rewrites it.
 func TestSessionCacheNeverStaleUnderConcurrentCommits(t *testing.T) {
-	a, path := openTemp(t)
-	b := openElsewhere(t, path)
+	a, b, alice, sid := aliceSignedIn(t)
 	ctx := context.Background()
 	now := time.Now()
-	alice, _ := a.CreateUser(ctx, "alice", "alice@example.com", "h", now)
-	sid := startSession(t, a, alice, "tok", now, "192.0.2.1")
 	var committed atomic.Int64 // the last change b has committed
 	done := make(chan struct{})
 	go func() {
