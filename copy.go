@@ -84,9 +84,13 @@ func copyCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	// Read after the rows: at least the highest id among them.
-	if tables[index["users"]].IDsAbove, err = src.HighestUserID(ctx); err != nil {
-		return err
+	// Read after the rows: at least the highest id among them. Accounts'
+	// and sessions' ids are never given twice (an id names a session to
+	// prompt=login and to its count of wrong current passwords).
+	for _, table := range []string{"users", "user_sessions"} {
+		if tables[index[table]].IDsAbove, err = src.HighestID(ctx, table); err != nil {
+			return err
+		}
 	}
 	if err := dst.Import(ctx, tables); errors.Is(err, postgres.ErrNotEmpty) {
 		return fmt.Errorf("%s already holds data (%v); copy only into an empty database", dst, err)

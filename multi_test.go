@@ -15,6 +15,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -343,7 +346,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	signup(t, base, "zed")
 	zed := newBrowser(t, base)
 	zed.signin("zed", cliPW)
-	zedID := apiMeID(t, zed)
+	zedID, zedSession := apiMeID(t, zed), currentSessionID(t, zed)
 	mustUser(t, "", "delete", "-db", path, "zed")
 	stop()
 
@@ -376,6 +379,11 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	carol.signin("carol", cliPW)
 	if id := apiMeID(t, carol); id <= zedID {
 		t.Errorf("carol, the first account after the copy, got id %d; zed, deleted before it, had %d", id, zedID)
+	}
+	// Every session carol has (her sign-up's and this sign-in's) is
+	// newer than zed's.
+	if ids := sessionIDs(t, carol); len(ids) != 2 || slices.Min(ids) <= zedSession {
+		t.Errorf("carol's sessions after the copy have ids %v; zed's, ended before them, had %d", ids, zedSession)
 	}
 	if _, body := kept.on(c.urls[0]).do("GET", "/admin/log", nil); !strings.Contains(body, "granted admin") {
 		t.Errorf("the admin log after the copy:\n%s", body)
@@ -505,6 +513,34 @@ func getBody(t *testing.T, b *browser, path string) string {
 }
 
 // apiMeID is the account id /api/me gives the browser's session.
+// currentSessionID is the id of b's session, as /account/sessions shows
+// it.
+func currentSessionID(t *testing.T, b *browser) int64 {
+	t.Helper()
+	return sessionIDsMatching(t, b, `session-current">\s*<p class="session-browser" id="session-(\d+)"`)[0]
+}
+
+// sessionIDs are the ids of every session of b's account, as
+// /account/sessions shows them.
+func sessionIDs(t *testing.T, b *browser) []int64 {
+	t.Helper()
+	return sessionIDsMatching(t, b, `id="session-(\d+)"`)
+}
+
+func sessionIDsMatching(t *testing.T, b *browser, pattern string) []int64 {
+	t.Helper()
+	s, body := b.do("GET", "/account/sessions", nil)
+	var ids []int64
+	for _, m := range regexp.MustCompile(pattern).FindAllStringSubmatch(body, -1) {
+		id, _ := strconv.ParseInt(m[1], 10, 64)
+		ids = append(ids, id)
+	}
+	if s != http.StatusOK || len(ids) == 0 {
+		t.Fatalf("/account/sessions: %d, no session matching %s in\n%s", s, pattern, body)
+	}
+	return ids
+}
+
 func apiMeID(t *testing.T, b *browser) int64 {
 	t.Helper()
 	s, body := b.do("GET", "/api/me", nil)

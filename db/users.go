@@ -131,14 +131,18 @@ func (s *Store) CreateUser(ctx context.Context, username, email, passwordHash st
 	return &User{ID: id, Username: username, Email: email, PasswordHash: passwordHash, CreatedAt: time.Unix(now.Unix(), 0).UTC()}, nil
 }
 
-// HighestUserID is the highest id an account has had: one present, or
-// one deleted since migration 0011. A copy elsewhere starts new ids above
-// it, so that no id is given twice there either.
-func (s *Store) HighestUserID(ctx context.Context) (int64, error) {
+// HighestID is the highest id a row of table, users or user_sessions, has
+// had: one present, or one deleted since migration 0011 (accounts) or
+// 0012 (sessions). A copy elsewhere starts new ids above it, so that no
+// id is given twice there either.
+func (s *Store) HighestID(ctx context.Context, table string) (int64, error) {
+	if table != "users" && table != "user_sessions" {
+		return 0, fmt.Errorf("db: no id floor for table %q", table)
+	}
 	var id int64
 	err := s.read.GetContext(ctx, &id, `
-		SELECT max(coalesce((SELECT max(id) FROM users), 0),
-		           coalesce((SELECT value FROM id_floor WHERE name = 'users'), 0))`)
+		SELECT max(coalesce((SELECT max(id) FROM `+table+`), 0),
+		           coalesce((SELECT value FROM id_floor WHERE name = ?), 0))`, table)
 	return id, err
 }
 

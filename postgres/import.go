@@ -61,6 +61,6 @@ type ImportTable struct {
 	Rows    [][]any
 	// IDsAbove, when more than the highest id copied, is where new ids
 	// start above: ids given to rows since deleted (an account's id is
-	// never given twice, product.md §12).
+	// never given twice, product.md §12, and neither is a session's).
 	IDsAbove int64
 }
