@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"gatehouse/db"
 	"gatehouse/oidcop"
 )
 
@@ -47,7 +48,7 @@ func clientFlags(name string, c *clientConfig) *flag.FlagSet {
 // client runs `gatehouse client add|list|delete` (product.md §12): the
 // apps that sign in with Gatehouse accounts. The work is in package oidcop,
 // which the admin page calls too.
-func client(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func client(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(clientUsage)
 	}
@@ -85,6 +86,7 @@ func client(ctx context.Context, args []string, getenv func(string) string, stdo
 		if err != nil {
 			return err
 		}
+		logClientAction(ctx, store, "added the app", c, stderr)
 		fmt.Fprintf(stdout, "client_id: %s\n", c.ID)
 		if secret != "" {
 			fmt.Fprintf(stdout, "client_secret: %s\n", secret)
@@ -111,14 +113,28 @@ func client(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		return tw.Flush()
 	default: // delete
-		if err := oidcop.DeleteClient(ctx, store, positional[0]); errors.Is(err, oidcop.ErrUnknownClient) {
+		c, err := store.Client(ctx, positional[0])
+		if errors.Is(err, db.ErrNotFound) {
 			return fmt.Errorf("unknown client %q", positional[0])
 		} else if err != nil {
 			return err
 		}
+		if err := oidcop.DeleteClient(ctx, store, c.ID); errors.Is(err, oidcop.ErrUnknownClient) {
+			return fmt.Errorf("unknown client %q", positional[0])
+		} else if err != nil {
+			return err
+		}
+		logClientAction(ctx, store, "deleted the app", c, stderr)
 		fmt.Fprintf(stdout, "deleted client %s; its tokens no longer work\n", positional[0])
 		return nil
 	}
+}
+
+// logClientAction writes an action on an app to the admin log as the
+// admin page does (product.md §13): the app's name and client_id, no
+// account.
+func logClientAction(ctx context.Context, store database, what string, c *db.OIDCClient, stderr io.Writer) {
+	adminLog(ctx, store, db.AdminLogEntry{At: time.Now(), Action: what, Detail: c.Name + " (" + c.ID + ")"}, stderr)
 }
 
 // parseInterleaved parses flags that may come after positional arguments

@@ -74,7 +74,7 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 	case "copy":
 		return copyCommand(ctx, args, getenv, stdout)
 	case "client":
-		return client(ctx, args, getenv, stdout)
+		return client(ctx, args, getenv, stdout, stderr)
 	case "help":
 		printHelp(stdout)
 		return nil

@@ -29,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
+	"gatehouse/db"
 	"gatehouse/internal/pgtest"
 )
 
@@ -708,6 +709,20 @@ func TestClientCommands(t *testing.T) {
 	}
 	if out, _ := runClient("list", "-db", path); strings.Contains(out, id) {
 		t.Errorf("deleted client still listed: %q", out)
+	}
+
+	// Both are in the admin log, as the admin page writes them (product.md §13).
+	s, err := db.Open(context.Background(), path, db.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	log, err := s.AdminLog(context.Background(), 10, 0)
+	want := "Gitea (" + id + ")"
+	if err != nil || len(log) != 2 ||
+		log[0].Action != "deleted the app" || log[0].Detail != want || log[0].ActorName != "(command line)" || log[0].TargetID != 0 ||
+		log[1].Action != "added the app" || log[1].Detail != want || log[1].ActorName != "(command line)" {
+		t.Errorf("admin log = %+v, %v", log, err)
 	}
 }
 

@@ -342,7 +342,7 @@ func userVerify(ctx context.Context, c *admin, args []string, _ io.Reader, stdou
 // userGroups sets a user's groups from a comma-separated list (spaces
 // around names ignored); an empty list clears them. The next forward-auth
 // check sees them.
-func userGroups(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, _ io.Writer) error {
+func userGroups(ctx context.Context, c *admin, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	u, err := c.find(ctx, args[0])
 	if err != nil {
 		return err
@@ -369,6 +369,15 @@ func userGroups(ctx context.Context, c *admin, args []string, _ io.Reader, stdou
 	if err != nil {
 		return err
 	}
+	// SetGroups recorded the change in the account's activity; the admin
+	// log gets it as the admin page writes it (product.md §13).
+	detail := "none"
+	if len(groups) > 0 {
+		detail = strings.ReplaceAll(db.JoinGroups(groups), ",", ", ")
+	}
+	adminLog(ctx, c.store, db.AdminLogEntry{
+		At: c.accounts.Now(), TargetID: u.ID, TargetName: u.Username, Action: "set groups", Detail: detail,
+	}, stderr)
 	if len(groups) == 0 {
 		fmt.Fprintf(stdout, "groups of %s cleared\n", u.Username)
 		return nil
@@ -444,14 +453,20 @@ func (c *admin) logAction(ctx context.Context, u *db.User, what string, gone boo
 	if gone {
 		targetID = 0
 	}
-	err := c.store.AddAdminLog(ctx, db.AdminLogEntry{
-		At: c.accounts.Now(), ActorName: cliActor, TargetID: targetID, TargetName: u.Username, Action: what,
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "gatehouse: the admin log was not written: %v\n", err)
-	}
+	adminLog(ctx, c.store, db.AdminLogEntry{
+		At: c.accounts.Now(), TargetID: targetID, TargetName: u.Username, Action: what,
+	}, stderr)
 	if !gone {
 		c.accounts.Record(ctx, db.Event{UserID: u.ID, Kind: account.EventAdminAction, Detail: what + " " + cliActor})
+	}
+}
+
+// adminLog writes one entry of the admin log, by the command line. A
+// failure to write it is said on stderr: the action is done.
+func adminLog(ctx context.Context, store database, e db.AdminLogEntry, stderr io.Writer) {
+	e.ActorName = cliActor
+	if err := store.AddAdminLog(ctx, e); err != nil {
+		fmt.Fprintf(stderr, "gatehouse: the admin log was not written: %v\n", err)
 	}
 }
 

@@ -467,6 +467,36 @@ func TestUserAdminDisableEnable(t *testing.T) {
 	}
 }
 
+// user groups is an admin action like the others (product.md §13): the
+// admin log has it with the names, by the command line; a refused change
+// writes nothing.
+func TestUserGroupsInAdminLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.db")
+	base, stop := startServe(t, path)
+	defer stop()
+	signup(t, base, "alice")
+	mustUser(t, "", "groups", "-db", path, "alice", "family, admins")
+	mustUser(t, "", "groups", "-db", path, "alice", "")
+	if _, err := userCmd(t, "", env(nil), "groups", "-db", path, "alice", "Bad"); err == nil {
+		t.Error("a bad group was accepted")
+	}
+
+	s, err := db.Open(context.Background(), path, db.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	log, err := s.AdminLog(context.Background(), 10, 0)
+	if err != nil || len(log) != 2 {
+		t.Fatalf("admin log = %+v, %v", log, err)
+	}
+	for i, want := range []string{"none", "admins, family"} {
+		if e := log[i]; e.Action != "set groups" || e.Detail != want || e.ActorName != "(command line)" || e.TargetName != "alice" || e.TargetID == 0 {
+			t.Errorf("admin log entry %d = %+v, want set groups %q", i, e, want)
+		}
+	}
+}
+
 // product.md §14: admin commands take the server's key file; the right
 // one is accepted.
 func TestUserCommandTakesTheKeyFile(t *testing.T) {
