@@ -42,16 +42,22 @@ func (s *Service) takeMail(ctx context.Context, rule throttle.Rule, key string) 
 }
 
 // TakeResend counts a verification resend for the account and returns how
-// long to wait when either window (once a minute, five an hour) is used
-// up; zero means send. The minute's window is taken in one atomic step,
-// so of parallel resends one gets through. A failing throttle store lets
-// the resend through: the mail goes to the account's own address.
+// long to wait, when either window (once a minute, five an hour) is used
+// up, until both allow one; zero means send. The minute's window is taken
+// in one atomic step, so of parallel resends one gets through. A failing
+// throttle store lets the resend through: the mail goes to the account's
+// own address.
 func (s *Service) TakeResend(ctx context.Context, userID int64) time.Duration {
 	ctx = context.WithoutCancel(ctx)
 	key := UserKey(userID)
 	if wait, err := s.limits.Check(ctx, ResendPerHour, key); err != nil {
 		s.log.Error("resend throttle", "err", err)
 	} else if wait > 0 {
+		// The answer says when a resend will work: the hour's window may
+		// end before the minute's, so wait for the later of the two.
+		if minute, err := s.limits.Check(ctx, ResendPerMinute, key); err == nil {
+			wait = max(wait, minute)
+		}
 		return wait
 	}
 	if wait, err := s.limits.Take(ctx, ResendPerMinute, key); err != nil {

@@ -89,8 +89,10 @@ const (
 // EmailChangeProblem checks a new address for user: its rule, that it is
 // new, and that no account uses it (checked again when the link is
 // opened). It returns the normalised address and the message ("" when
-// fine).
-func (s *Service) EmailChangeProblem(ctx context.Context, user *db.User, raw string) (string, string, error) {
+// fine). The form answers before the current password is checked, so
+// whether an address is taken counts against clientIP's limit of taken
+// answers like sign-up's (product.md §6): past it, *ThrottledError.
+func (s *Service) EmailChangeProblem(ctx context.Context, user *db.User, raw, clientIP string) (string, string, error) {
 	email := rules.NormalizeEmail(raw)
 	if msg := rules.EmailError(email); msg != "" {
 		return email, msg, nil
@@ -98,11 +100,12 @@ func (s *Service) EmailChangeProblem(ctx context.Context, user *db.User, raw str
 	if email == user.Email {
 		return email, MsgEmailChangeSame, nil
 	}
-	taken, err := s.store.EmailTaken(ctx, email)
-	if err != nil {
+	var p Problems
+	p.Add("username", "-") // not asked
+	if err := s.lookUpTaken(ctx, &p, "", email, clientIP); err != nil {
 		return email, "", err
 	}
-	if taken {
+	if p.Has("email") {
 		return email, MsgEmailChangeTaken, nil
 	}
 	return email, "", nil

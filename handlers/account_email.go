@@ -28,9 +28,11 @@ func (a *App) emailSubmit(c *gin.Context) {
 	user := currentUser(c)
 	ctx := c.Request.Context()
 	values := map[string]string{"email": f.Email}
-	email, msg, err := a.accounts.EmailChangeProblem(ctx, user, f.Email)
+	email, msg, err := a.accounts.EmailChangeProblem(ctx, user, f.Email, c.ClientIP())
 	if err != nil {
-		a.serverError(c, err)
+		if status, msg, answered := a.failure(c, err); !answered {
+			a.accountInvalid(c, status, formEmail, &validator{}, values, msg)
+		}
 		return
 	}
 	var v validator

@@ -583,3 +583,35 @@ func TestLinkRoutes(t *testing.T) {
 		}
 	}
 }
+
+// §3: a 429 says when to try again, and trying then works. The resend
+// has two windows (once a minute, five an hour); when both are used up,
+// the answer names the later of the two ends, not the hour's alone.
+func TestVerifyResendRetryAfterCoversBothWindows(t *testing.T) {
+	srv, clock, m := newDeviceServer(t)
+	c := srv.NewClient(t)
+	c.Signup("alice", "alice@example.com", linkPW)
+	m.WaitFor(t, 1, mailWait)
+	start := clock.Now()
+	resend := func(at time.Duration) {
+		t.Helper()
+		clock.Advance(start.Add(at).Sub(clock.Now()))
+		expect(t, c.Post("/verify/resend", url.Values{}), http.StatusSeeOther, "/dashboard")
+	}
+	// Four early in the hour, the fifth at its end: the hour's window ends
+	// 20 s after the last check below, the minute's 50 s after it.
+	for i := range 4 {
+		resend(time.Duration(i) * 61 * time.Second)
+	}
+	resend(time.Hour - 30*time.Second)
+	clock.Advance(10 * time.Second)
+
+	r := c.Post("/verify/resend", url.Values{})
+	expect(t, r, http.StatusTooManyRequests, "", "You can ask for another in 50 seconds.")
+	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+	if err != nil {
+		t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	clock.Advance(time.Duration(secs) * time.Second)
+	expect(t, c.Post("/verify/resend", url.Values{}), http.StatusSeeOther, "/dashboard")
+}

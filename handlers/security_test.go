@@ -301,6 +301,33 @@ func TestTakenAnswersLimitedPerAddress(t *testing.T) {
 	}
 }
 
+// §6: the email form of the account page tells whether an address is
+// taken as well, even with no current password given: its answers count
+// against the same per-address limit, or a signed-in visitor could ask
+// about address after address without end.
+func TestEmailChangeTakenAnswersLimited(t *testing.T) {
+	srv := apptest.Start(t, apptest.Options{TrustedProxies: []string{"127.0.0.1"}})
+	srv.NewClient(t).Signup("bob", "bob@example.com", secPW)
+	c := srv.NewClient(t)
+	c.Signup("alice", "alice@example.com", secPW)
+	form := url.Values{"email": {"bob@example.com"}, "current_password": {""}}
+	for range 100 {
+		r := c.Post("/account/email", form, "X-Forwarded-For", "192.0.2.7")
+		expect(t, r, http.StatusUnprocessableEntity, "", "Another account already uses that email address.")
+	}
+	r := c.Post("/account/email", form, "X-Forwarded-For", "192.0.2.7")
+	expect(t, r, http.StatusTooManyRequests, "", "Try again in 10 minutes.", `id="email-form"`)
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	if strings.Contains(r.Body, "Another account already uses that email address.") {
+		t.Error("the refused answer still tells that the address is taken")
+	}
+	// Another address is not held up.
+	r = c.Post("/account/email", form, "X-Forwarded-For", "192.0.2.8")
+	expect(t, r, http.StatusUnprocessableEntity, "", "Another account already uses that email address.")
+}
+
 // §6: a failed sign-in is logged with the account's id when the name
 // matches an account, and without the typed name otherwise (it may be a
 // password typed into the wrong field).
