@@ -40,6 +40,7 @@ type cache struct {
 	mu      sync.Mutex
 	conn    *sql.Conn // held: data_version is per connection
 	wal     *walIndex // nil when the -shm file could not be mapped
+	shm     *walIndex // holds the -shm file's descriptor, mapped or not (release)
 	walHdr  walIndexHeader
 	walSeen bool  // walHdr was read before the last successful check
 	version int64 // data_version at the last check
@@ -84,7 +85,9 @@ func newCache(ctx context.Context, read *sql.DB, path string) (*cache, error) {
 		conn.Close()
 		return nil, fmt.Errorf("db: session cache: %w", err)
 	}
-	if w, err := openWALIndex(path); err == nil {
+	w, err := openWALIndex(path)
+	c.shm = w
+	if err == nil {
 		c.wal = w
 	}
 	return c, nil
@@ -227,14 +230,23 @@ func (c *cache) touched(sid int64, at time.Time) {
 	}
 }
 
-// close unmaps the wal-index before the held connection goes: once the
-// last connection to the database closes, SQLite may truncate the -shm
-// file.
+// close unmaps the wal-index and closes the held connection. The -shm
+// file's descriptor stays open until release, once every connection of
+// the Store has closed (see shmFiles).
 func (c *cache) close() error {
 	var werr error
 	if c.wal != nil {
-		werr = c.wal.close()
+		werr = c.wal.unmap()
 		c.wal = nil
 	}
 	return errors.Join(werr, c.conn.Close())
+}
+
+// release gives back the -shm file's descriptor; Store.Close calls it
+// last.
+func (c *cache) release() {
+	if c.shm != nil {
+		c.shm.release()
+		c.shm = nil
+	}
 }

@@ -136,6 +136,7 @@ func (s *Store) Close() error {
 	// in another process keeps the WAL alive.
 	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	werr := s.write.Close()
+	s.cache.release() // after every connection: see shmFiles
 	return errors.Join(cerr, rerr, werr)
 }
 

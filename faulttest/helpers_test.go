@@ -114,7 +114,13 @@ func start(t *testing.T, dbPath string, args ...string) *server {
 			<-s.exited
 		}
 		if t.Failed() {
-			t.Logf("server log (last 4000 bytes):\n%s", tail(s.logs.String(), 4000))
+			logs := s.logs.String()
+			// A crash's first lines say what happened; the goroutine
+			// dump after them would push those out of a plain tail.
+			if i := crashAt(logs); i >= 0 {
+				t.Logf("server log from the crash (first 6000 bytes):\n%s", head(logs[i:], 6000))
+			}
+			t.Logf("server log (last 4000 bytes):\n%s", tail(logs, 4000))
 		}
 	})
 	select {
@@ -138,6 +144,24 @@ func cleanEnv() []string {
 		}
 	}
 	return env
+}
+
+// crashAt is where a Go crash report starts in a log, or -1.
+func crashAt(log string) int {
+	at := -1
+	for _, m := range []string{"panic: ", "fatal error: ", "unexpected signal", "SIGBUS", "SIGSEGV"} {
+		if i := strings.Index(log, m); i >= 0 && (at < 0 || i < at) {
+			at = i
+		}
+	}
+	return at
+}
+
+func head(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func tail(s string, n int) string {
