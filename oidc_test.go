@@ -29,7 +29,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
-	"gatehouse/db"
 	"gatehouse/internal/pgtest"
 )
 
@@ -712,12 +711,7 @@ func TestClientCommands(t *testing.T) {
 	}
 
 	// Both are in the admin log, as the admin page writes them (product.md §13).
-	s, err := db.Open(context.Background(), path, db.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	log, err := s.AdminLog(context.Background(), 10, 0)
+	log, err := adminLogOf(t, path)
 	want := "Gitea (" + id + ")"
 	if err != nil || len(log) != 2 ||
 		log[0].Action != "deleted the app" || log[0].Detail != want || log[0].ActorName != "(command line)" || log[0].TargetID != 0 ||

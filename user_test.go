@@ -456,15 +456,22 @@ func TestUserAdminDisableEnable(t *testing.T) {
 		t.Error("disable accepted -remove")
 	}
 
+	log, err := adminLogOf(t, path)
+	if err != nil || len(log) != 4 || log[0].Action != "enabled the account" || log[0].ActorName != "(command line)" || log[0].TargetName != "alice" {
+		t.Errorf("admin log = %+v, %v", log, err)
+	}
+}
+
+// adminLogOf reads the newest entries (up to 10) of the admin log of the
+// database at path.
+func adminLogOf(t *testing.T, path string) ([]db.AdminLogEntry, error) {
+	t.Helper()
 	s, err := db.Open(context.Background(), path, db.Options{MustExist: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	log, err := s.AdminLog(context.Background(), 10, 0)
-	if err != nil || len(log) != 4 || log[0].Action != "enabled the account" || log[0].ActorName != "(command line)" || log[0].TargetName != "alice" {
-		t.Errorf("admin log = %+v, %v", log, err)
-	}
+	return s.AdminLog(context.Background(), 10, 0)
 }
 
 // user groups is an admin action like the others (product.md §13): the
@@ -481,12 +488,7 @@ func TestUserGroupsInAdminLog(t *testing.T) {
 		t.Error("a bad group was accepted")
 	}
 
-	s, err := db.Open(context.Background(), path, db.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	log, err := s.AdminLog(context.Background(), 10, 0)
+	log, err := adminLogOf(t, path)
 	if err != nil || len(log) != 2 {
 		t.Fatalf("admin log = %+v, %v", log, err)
 	}
