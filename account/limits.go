@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"gatehouse/db"
 	"gatehouse/throttle"
 )
 
@@ -66,11 +65,8 @@ func UserKey(id int64) string { return "user:" + strconv.FormatInt(id, 10) }
 // like real ones and a 429 tells nothing.
 func loginKey(login string) string { return "login:" + login }
 
-// SessionKey is the throttle key of a signed-in session: its account, id
-// and start. SQLite gives a new session the id of the newest one once
-// that one has ended, so the id alone would hand one session's count to
-// the next sign-in, perhaps another account's.
-func SessionKey(s db.Session) string {
-	return "session:" + strconv.FormatInt(s.UserID, 10) + ":" + strconv.FormatInt(s.ID, 10) +
-		":" + strconv.FormatInt(s.CreatedAt.Unix(), 10)
-}
+// SessionKey is the throttle key of a signed-in session. A session's id
+// is never given to another session (migration 0012; gatehouse copy
+// carries the floor to PostgreSQL), so a count never passes to the next
+// sign-in.
+func SessionKey(id int64) string { return "session:" + strconv.FormatInt(id, 10) }

@@ -100,13 +100,13 @@ func (s *Service) SignInWithPassword(ctx context.Context, login, pw, clientIP st
 // before a sensitive change. Wrong guesses count against the session
 // (product.md §6), not against the sign-in counters. It returns nil,
 // ErrWrongPassword, a *ThrottledError or ErrBusy.
-func (s *Service) CheckCurrentPassword(ctx context.Context, user *db.User, session db.Session, pw string) error {
-	ok, err := s.checkPassword(ctx, user, pw, CurrentPasswordFailures, SessionKey(session))
+func (s *Service) CheckCurrentPassword(ctx context.Context, user *db.User, sessionID int64, pw string) error {
+	ok, err := s.checkPassword(ctx, user, pw, CurrentPasswordFailures, SessionKey(sessionID))
 	if err != nil {
 		return err
 	}
 	if !ok {
-		s.log.Warn("current password wrong", "user_id", user.ID, "session_id", session.ID)
+		s.log.Warn("current password wrong", "user_id", user.ID, "session_id", sessionID)
 		return ErrWrongPassword
 	}
 	return nil

@@ -101,7 +101,7 @@ func (a *App) checkPasswordFor(c *gin.Context, v *validator, pw string, again fu
 		v.check(false, "current_password", msgCurrentPasswordRequired)
 		return false
 	}
-	err := a.accounts.CheckCurrentPassword(c.Request.Context(), currentUser(c), currentSession(c), pw)
+	err := a.accounts.CheckCurrentPassword(c.Request.Context(), currentUser(c), currentSession(c).ID, pw)
 	if errors.Is(err, account.ErrWrongPassword) {
 		v.check(false, "current_password", msgCurrentPasswordWrong)
 		return false

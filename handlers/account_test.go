@@ -335,11 +335,11 @@ func TestOthersFailedSigninsDoNotLockTheAccountForms(t *testing.T) {
 }
 
 // TestCurrentPasswordCountIsNotInheritedByANewSession: product.md §6 —
-// the current password is throttled per session. SQLite gives a new
-// session the id of the newest one once that one has ended, so a count
-// kept by session id alone passed to whoever signed in next: one user's
-// wrong passwords, then a sign-out, locked the next user to sign in out of
-// their own settings.
+// the current password is throttled per session, counted by session id.
+// SQLite gave a new session the id of the newest one once that one had
+// ended (until migration 0012), so the count passed to whoever signed in
+// next: one user's wrong passwords, then a sign-out, locked the next user
+// to sign in out of their own settings.
 func TestCurrentPasswordCountIsNotInheritedByANewSession(t *testing.T) {
 	srv := apptest.Start(t, apptest.Options{})
 	m := srv.NewClient(t)

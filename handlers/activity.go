@@ -96,8 +96,9 @@ func (a *App) eventRows(ctx context.Context, events []db.Event) ([]views.EventRo
 				}
 				admins[e.ActorID] = u
 			}
-			// The admin's account may be gone, and SQLite may have given
-			// its id to an account made since: that one did not act.
+			// The admin's account may be gone, and its id given to an
+			// account made since (an id deleted before migration 0011,
+			// which the floor does not know): that one did not act.
 			row.Admin = "an admin"
 			if u != nil && !u.CreatedAt.After(e.At) {
 				row.Admin = u.Username
@@ -127,7 +128,7 @@ func (a *App) notMeSubmit(c *gin.Context) {
 	if f.CurrentPassword == "" {
 		v.check(false, "current_password", msgCurrentPasswordRequired)
 	} else {
-		err := a.accounts.CheckCurrentPassword(c.Request.Context(), user, currentSession(c), f.CurrentPassword)
+		err := a.accounts.CheckCurrentPassword(c.Request.Context(), user, currentSession(c).ID, f.CurrentPassword)
 		if errors.Is(err, account.ErrWrongPassword) {
 			v.check(false, "current_password", msgCurrentPasswordWrong)
 		} else if err != nil {

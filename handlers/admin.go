@@ -441,7 +441,7 @@ func (a *App) confirmIdentity(c *gin.Context, label, currentPassword string) (an
 		a.render(c, status, views.PageAdminConfirm, d)
 		return true
 	}
-	err := a.accounts.CheckCurrentPassword(c.Request.Context(), currentUser(c), currentSession(c), currentPassword)
+	err := a.accounts.CheckCurrentPassword(c.Request.Context(), currentUser(c), currentSession(c).ID, currentPassword)
 	if err == nil {
 		a.notePassword(c)
 		return false

@@ -275,11 +275,12 @@ func (a *App) consentPage(c *gin.Context) {
 // does; otherwise the session must be younger than max_age.
 //
 // "Another session" is another id, or the same id started after the
-// request: SQLite may give a new session the row id of the one just ended
-// (the password step before /signin/2fa ends it first), and that sign-in
-// is new all the same. Both times are whole seconds; a session started in
-// the request's own second counts as the old one, which at worst asks
-// once more, never lets an old sign-in through.
+// request. Since migration 0012 no session id is given twice; before it,
+// SQLite gave a new session the row id of the one just ended (the
+// password step before /signin/2fa ends it first), and the start time
+// still tells such a sign-in apart. Both times are whole seconds; a
+// session started in the request's own second counts as the old one,
+// which at worst asks once more, never lets an old sign-in through.
 func freshEnough(req *oidcop.AuthRequest, sess db.Session, now time.Time) bool {
 	if req.MaxAge == nil || sess.ID != req.SessionID || sess.CreatedAt.After(req.Created) {
 		return true
