@@ -207,8 +207,7 @@ func (s *Store) CreateSession(ctx context.Context, n NewSession) (int64, error) 
 	err := s.lazily(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO user_sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, method, second_factor)
-			SELECT max(coalesce((SELECT max(id) FROM user_sessions), 0),
-			           coalesce((SELECT value FROM id_floor WHERE name = 'user_sessions'), 0)) + 1,
+			SELECT `+highestID("user_sessions")+` + 1,
 			       id, ?, ?, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND password_hash = ?`,
 			HashToken(n.Token), n.Now.Unix(), LastSeenUnix(n.Now), n.Expires.Unix(), n.IP, n.UserAgent,
 			n.SessionMethod(), n.SecondFactor, n.UserID, n.PasswordHash)

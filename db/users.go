@@ -112,9 +112,7 @@ func (s *Store) CreateUser(ctx context.Context, username, email, passwordHash st
 		// (migration 0011): an id is never given twice.
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO users (id, username, email, password_hash, created_at)
-			VALUES (max(coalesce((SELECT max(id) FROM users), 0),
-			            coalesce((SELECT value FROM id_floor WHERE name = 'users'), 0)) + 1,
-			        ?, ?, ?, ?)`,
+			VALUES (`+highestID("users")+` + 1, ?, ?, ?, ?)`,
 			username, email, passwordHash, now.Unix())
 		if isUnique(err) {
 			return ErrDuplicateUsername
@@ -140,10 +138,17 @@ func (s *Store) HighestID(ctx context.Context, table string) (int64, error) {
 		return 0, fmt.Errorf("db: no id floor for table %q", table)
 	}
 	var id int64
-	err := s.read.GetContext(ctx, &id, `
-		SELECT max(coalesce((SELECT max(id) FROM `+table+`), 0),
-		           coalesce((SELECT value FROM id_floor WHERE name = ?), 0))`, table)
+	err := s.read.GetContext(ctx, &id, `SELECT `+highestID(table))
 	return id, err
+}
+
+// highestID is the SQL for the highest id a row of table (users or
+// user_sessions, a constant) has had: the highest present, or the floor
+// its delete trigger keeps (migrations 0011, 0012). New rows take the
+// next one, so no id is given twice.
+func highestID(table string) string {
+	return `max(coalesce((SELECT max(id) FROM ` + table + `), 0),
+	           coalesce((SELECT value FROM id_floor WHERE name = '` + table + `'), 0))`
 }
 
 // UserByID returns the user with that id, or ErrNotFound.
