@@ -39,8 +39,7 @@ import (
 type cache struct {
 	mu      sync.Mutex
 	conn    *sql.Conn // held: data_version is per connection
-	wal     *walIndex // nil when the -shm file could not be mapped
-	shm     *walIndex // holds the -shm file's descriptor, mapped or not (release)
+	wal     *walIndex // the -shm file, mapped or not; nil if it could not be opened
 	walHdr  walIndexHeader
 	walSeen bool  // walHdr was read before the last successful check
 	version int64 // data_version at the last check
@@ -85,11 +84,8 @@ func newCache(ctx context.Context, read *sql.DB, path string) (*cache, error) {
 		conn.Close()
 		return nil, fmt.Errorf("db: session cache: %w", err)
 	}
-	w, err := openWALIndex(path)
-	c.shm = w
-	if err == nil {
-		c.wal = w
-	}
+	// Unmapped, every check asks PRAGMA data_version.
+	c.wal, _ = openWALIndex(path)
 	return c, nil
 }
 
@@ -237,7 +233,6 @@ func (c *cache) close() error {
 	var werr error
 	if c.wal != nil {
 		werr = c.wal.unmap()
-		c.wal = nil
 	}
 	return errors.Join(werr, c.conn.Close())
 }
@@ -245,8 +240,8 @@ func (c *cache) close() error {
 // release gives back the -shm file's descriptor; Store.Close calls it
 // last.
 func (c *cache) release() {
-	if c.shm != nil {
-		c.shm.release()
-		c.shm = nil
+	if c.wal != nil {
+		c.wal.release()
+		c.wal = nil
 	}
 }

@@ -15,4 +15,4 @@ func (s *Store) CacheChecks() int64 {
 }
 
 // CacheMapsWALIndex reports whether the cache reads the wal-index header.
-func (s *Store) CacheMapsWALIndex() bool { return s.cache.wal != nil }
+func (s *Store) CacheMapsWALIndex() bool { return s.cache.wal != nil && s.cache.wal.mapped() }

@@ -14,5 +14,7 @@ func openWALIndex(string) (*walIndex, error) {
 	return nil, errors.New("db: the wal-index is not mapped on this system")
 }
 
+func (*walIndex) mapped() bool                   { return false }
 func (*walIndex) header() (walIndexHeader, bool) { return walIndexHeader{}, false }
-func (*walIndex) close() error                   { return nil }
+func (*walIndex) unmap() error                   { return nil }
+func (*walIndex) release()                       {}

@@ -146,11 +146,17 @@ func (w *walIndex) releaseLocked() {
 	}
 }
 
+// mapped reports whether the header can be read.
+func (w *walIndex) mapped() bool { return w.mem != nil }
+
 // header returns the wal-index header, ok only when both copies agree
 // (read in the order SQLite's readers use: first copy, then second) and
-// it is initialised. A fault in the mapping (a -shm file truncated under
+// it is initialised; not ok when unmapped. A fault in the mapping (a -shm file truncated under
 // it) is not ok either, rather than a crash.
 func (w *walIndex) header() (h walIndexHeader, ok bool) {
+	if w.mem == nil {
+		return h, false
+	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if recover() != nil {
