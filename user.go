@@ -347,12 +347,7 @@ func userGroups(ctx context.Context, c *admin, args []string, _ io.Reader, stdou
 	if err != nil {
 		return err
 	}
-	var groups []string
-	for _, g := range strings.Split(args[1], ",") {
-		if g = strings.TrimSpace(g); g != "" {
-			groups = append(groups, g)
-		}
-	}
+	groups := account.SplitGroups(args[1])
 	err = c.accounts.SetGroups(ctx, u, groups, 0)
 	var p *account.Problems
 	if errors.As(err, &p) {
@@ -371,12 +366,8 @@ func userGroups(ctx context.Context, c *admin, args []string, _ io.Reader, stdou
 	}
 	// SetGroups recorded the change in the account's activity; the admin
 	// log gets it as the admin page writes it (product.md §13).
-	detail := "none"
-	if len(groups) > 0 {
-		detail = strings.ReplaceAll(db.JoinGroups(groups), ",", ", ")
-	}
 	adminLog(ctx, c.store, db.AdminLogEntry{
-		At: c.accounts.Now(), TargetID: u.ID, TargetName: u.Username, Action: "set groups", Detail: detail,
+		At: c.accounts.Now(), TargetID: u.ID, TargetName: u.Username, Action: "set groups", Detail: account.GroupsDetail(groups),
 	}, stderr)
 	if len(groups) == 0 {
 		fmt.Fprintf(stdout, "groups of %s cleared\n", u.Username)

@@ -492,7 +492,7 @@ func TestUserGroupsInAdminLog(t *testing.T) {
 	if err != nil || len(log) != 2 {
 		t.Fatalf("admin log = %+v, %v", log, err)
 	}
-	for i, want := range []string{"none", "admins, family"} {
+	for i, want := range []string{"none", "family, admins"} { // as typed, as the page logs it
 		if e := log[i]; e.Action != "set groups" || e.Detail != want || e.ActorName != "(command line)" || e.TargetName != "alice" || e.TargetID == 0 {
 			t.Errorf("admin log entry %d = %+v, want set groups %q", i, e, want)
 		}

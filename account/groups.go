@@ -12,6 +12,28 @@ import (
 // names, and it keeps every forward-auth answer's Remote-Groups short.
 const maxGroups = 100
 
+// SplitGroups reads groups as typed, on the admin page or to
+// `gatehouse user groups`: comma-separated, spaces around names ignored,
+// empty entries dropped (an empty list clears them).
+func SplitGroups(typed string) []string {
+	var groups []string
+	for _, g := range strings.Split(typed, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			groups = append(groups, g)
+		}
+	}
+	return groups
+}
+
+// GroupsDetail is what the admin log says of a change of groups, from
+// the page or the command line: the names as given, or "none".
+func GroupsDetail(groups []string) string {
+	if len(groups) == 0 {
+		return "none"
+	}
+	return strings.Join(groups, ", ")
+}
+
 // SetGroups replaces the account's groups (product.md §11): each name
 // 1–32 characters of a–z, 0–9, _ and -; an empty list clears them. The
 // next forward-auth check sees them. It returns *Problems (field

@@ -331,7 +331,7 @@ var adminActions = map[string]adminActionDef{
 		return "The account is no longer an admin.", a.accounts.SetAdmin(c.Request.Context(), u.ID, false)
 	}},
 	"groups": {"set the groups", "set groups", false, func(a *App, c *gin.Context, u *db.User) (string, error) {
-		groups := splitGroups(c.PostForm("groups"))
+		groups := account.SplitGroups(c.PostForm("groups"))
 		// SetGroups records the change, with the names, in the account's
 		// activity itself.
 		if err := a.accounts.SetGroups(c.Request.Context(), u, groups, currentUser(c).ID); err != nil {
@@ -494,27 +494,11 @@ func (a *App) recordAdminAction(c *gin.Context, target *db.User, what, detail st
 // formGroups is the "Set groups" form of an account's admin page.
 const formGroups = "groups"
 
-// splitGroups reads the groups as typed: comma-separated, spaces around
-// names ignored, empty entries dropped (an empty list clears them), as
-// `gatehouse user groups` reads them.
-func splitGroups(typed string) []string {
-	var groups []string
-	for _, g := range strings.Split(typed, ",") {
-		if g = strings.TrimSpace(g); g != "" {
-			groups = append(groups, g)
-		}
-	}
-	return groups
-}
-
 // adminDetail is what the admin log adds to an action's words: the groups
 // set; nothing for the others.
 func adminDetail(c *gin.Context) string {
 	if c.Param("action") != "groups" {
 		return ""
 	}
-	if groups := splitGroups(c.PostForm("groups")); len(groups) > 0 {
-		return strings.Join(groups, ", ")
-	}
-	return "none"
+	return account.GroupsDetail(account.SplitGroups(c.PostForm("groups")))
 }
